@@ -1,0 +1,116 @@
+using System.Globalization;
+using GanCluster.Client.Hosting;
+using GanCluster.Client.Reports;
+using GanCluster.Contracts.Members;
+using GanCluster.Grains.Specs;
+using Microsoft.Extensions.Configuration;
+
+namespace GanCluster.Client.Cli;
+
+/// <summary>
+/// <c>run SPEC</c>: validates the spec before anything starts, trains one member through the coordinator and its
+/// workers, shows live progress, and writes the run's report.
+/// </summary>
+public static class RunCommand
+{
+    public static async Task<int> ExecuteAsync(CommandLine line)
+    {
+        line.AllowOnly("--out", "--set", "--cluster", "--member", "--data");
+        if (line.Arguments.Count != 1) throw new UsageException("run needs exactly one SPEC file");
+        // Validation first: a bad spec never activates a grain or starts a silo.
+        var spec = SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+        string stamp = DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        string memberId = line.Option("--member") ?? $"{spec.Name}-{stamp}";
+        Grains.Storage.FileCheckpointStore.SafeName(memberId);
+        string outDir = Path.GetFullPath(line.Option("--out") ?? Path.Combine("runs", $"{spec.Name}-{stamp}"));
+        Directory.CreateDirectory(outDir);
+
+        using var interrupt = new CancellationTokenSource();
+        int interrupts = 0;
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // First Ctrl+C: stop cleanly (checkpoint, report). Second: leave at once.
+            if (Interlocked.Increment(ref interrupts) == 1) { e.Cancel = true; interrupt.Cancel(); }
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var config = new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["Gan:DataDirectory"] = line.Option("--data") ?? "data" })
+                .AddEnvironmentVariables("GANCLUSTER_")
+                .Build();
+            string? gateway = line.Option("--cluster");
+            await using var cluster = gateway is null
+                ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
+                : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None);
+            Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
+            Console.WriteLine($"output: {outDir}");
+
+            var coordinator = cluster.Client.GetGrain<ICoordinatorGrain>(memberId);
+            var view = new ProgressView();
+            var observer = cluster.Client.CreateObjectReference<IMemberObserver>(view);
+            await coordinator.SubscribeAsync(observer);
+            view.Show(await coordinator.StartAsync(spec));
+
+            var status = await WaitAsync(coordinator, observer, view, interrupt.Token);
+            if (interrupt.IsCancellationRequested && !status.State.IsFinished())
+            {
+                Console.WriteLine();
+                Console.WriteLine("interrupted: cancelling the member (it writes a checkpoint first)…");
+                status = await coordinator.CancelAsync();
+                view.Show(status);
+            }
+            view.EndLine();
+            try { await coordinator.UnsubscribeAsync(observer); } catch (Exception) { /* the silo may be going away */ }
+
+            var report = await coordinator.GetReportAsync();
+            RunReport.Write(outDir, [report]);
+            Console.WriteLine(Summary(report, outDir));
+            return status.State switch
+            {
+                MemberState.Completed => ExitCodes.Ok,
+                MemberState.Cancelled => ExitCodes.Interrupted,
+                _ => ExitCodes.TrainingFailed,
+            };
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the observer to report the end. Observers are not durable, so the subscription is renewed every
+    /// minute, and a status call every few seconds guards against a lost notification.
+    /// </summary>
+    private static async Task<MemberStatus> WaitAsync(ICoordinatorGrain coordinator, IMemberObserver observer, ProgressView view, CancellationToken interrupt)
+    {
+        var renew = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (true)
+        {
+            var tick = Task.Delay(TimeSpan.FromSeconds(5), interrupt);
+            var done = await Task.WhenAny(view.Finished, tick);
+            if (done == view.Finished) return await view.Finished;
+            if (interrupt.IsCancellationRequested) return view.Latest ?? await coordinator.GetStatusAsync();
+            var status = await coordinator.GetStatusAsync();
+            view.Show(status);
+            if (status.State.IsFinished()) return status;
+            if (DateTime.UtcNow > renew)
+            {
+                await coordinator.SubscribeAsync(observer);
+                renew = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            }
+        }
+    }
+
+    private static string Summary(MemberReport report, string outDir)
+    {
+        var s = report.Status;
+        var c = CultureInfo.InvariantCulture;
+        var text = string.Create(c, $"{s.MemberId}: {s.State.ToString().ToLowerInvariant()} at step {s.Step}/{s.TotalSteps}");
+        if (s.Evaluation is { } e)
+            text += string.Create(c, $"; {e.ModesCovered}/{e.ModesTotal} modes covered, {e.HighQualityFraction:P1} high quality, reverse KL {e.ReverseKl:F3}, D(real) {e.MeanDReal:F3}, D(fake) {e.MeanDFake:F3}");
+        if (s.Error is not null) text += $"\nerror: {s.Error}";
+        return text + $"\nwrote {Path.Combine(outDir, "report.json")}, samples.png, curves.png, samples.csv";
+    }
+}

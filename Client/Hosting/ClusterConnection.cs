@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Sockets;
+using GanCluster.Grains.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+
+namespace GanCluster.Client.Hosting;
+
+/// <summary>Thrown when the cluster named by --cluster cannot be reached.</summary>
+public sealed class ClusterUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The client's way into a cluster: an in-process silo (the default, so that one command trains with no external
+/// service) or a gateway of a running cluster (--cluster HOST:PORT).
+/// </summary>
+public sealed class ClusterConnection : IAsyncDisposable
+{
+    private readonly IHost host;
+
+    private ClusterConnection(IHost host, string description)
+    {
+        this.host = host;
+        Description = description;
+        Client = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    public IClusterClient Client { get; }
+    public string Description { get; }
+
+    /// <summary>Hosts a silo in this process on free loopback ports, logging to <paramref name="logFile"/>.</summary>
+    public static async Task<ClusterConnection> StartEmbeddedAsync(IConfiguration configuration, string logFile, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gan:SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Gan:GatewayPort"] = "0",
+        });
+        builder.Services.AddSerilog(new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.File(logFile, outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}")
+            .CreateLogger(), dispose: true);
+        builder.UseOrleans(silo => silo.AddGanCluster(builder.Configuration));
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return new ClusterConnection(host, "embedded silo");
+    }
+
+    /// <summary>Connects to a running cluster's gateway; fails within <paramref name="timeout"/> with a clear message.</summary>
+    public static async Task<ClusterConnection> ConnectAsync(string gateway, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var endpoint = ParseEndpoint(gateway);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Error().WriteTo.Console().CreateLogger(), dispose: true);
+        builder.UseOrleansClient(client => client.UseStaticClustering(endpoint));
+        var host = builder.Build();
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        try
+        {
+            await host.StartAsync(timeoutSource.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SiloUnavailableException or OrleansException or SocketException)
+        {
+            host.Dispose();
+            throw new ClusterUnreachableException($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}", e);
+        }
+        return new ClusterConnection(host, $"cluster at {gateway}");
+    }
+
+    public static IPEndPoint ParseEndpoint(string address)
+    {
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out int port) || port is < 1 or > 65535)
+            throw new ArgumentException($"--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000), got '{address}'");
+        string hostName = address[..colon].Trim('[', ']');
+        if (IPAddress.TryParse(hostName, out var ip)) return new IPEndPoint(ip, port);
+        try
+        {
+            var addresses = Dns.GetHostAddresses(hostName);
+            var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
+                ?? throw new ArgumentException($"--cluster: host '{hostName}' has no address");
+            return new IPEndPoint(chosen, port);
+        }
+        catch (SocketException e)
+        {
+            throw new ClusterUnreachableException($"--cluster: cannot resolve host '{hostName}': {e.Message}", e);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await host.StopAsync(stop.Token);
+        }
+        finally
+        {
+            host.Dispose();
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using GanCluster.Client.Cli;
+using GanCluster.Client.Hosting;
+using GanCluster.Grains.Specs;
+
+namespace GanCluster.Client;
+
+public static class Program
+{
+    public const string Usage = """
+        GanCluster client — train GANs on an Orleans cluster.
+
+        usage:
+          gancluster run SPEC [--out DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID]
+              Trains the spec. Without --cluster, hosts a silo in this process (no external service).
+              --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>)
+              --set P=V       overrides a spec field, e.g. --set training.steps=2000 (validated like the file)
+              --cluster H:P   gateway of a running cluster instead of the embedded silo
+              --member ID     member id (default <name>-<time>); re-using one resumes that member
+              Ctrl+C stops cleanly: the member checkpoints, the report is written.
+          gancluster validate SPEC [--set PATH=VALUE]...
+              Checks a spec and prints it with every default filled in.
+
+        exit codes: 0 done, 2 bad input, 3 cluster unreachable, 4 training failed or diverged, 130 interrupted
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        try
+        {
+            var line = CommandLine.Parse(args);
+            if (line.Option("--help") is not null || line.Verb is "help" or "--help" or "-h")
+            {
+                Console.WriteLine(Usage);
+                return 0;
+            }
+            return line.Verb switch
+            {
+                "run" => await RunCommand.ExecuteAsync(line),
+                "validate" => ValidateCommand(line),
+                _ => throw new UsageException($"unknown command '{line.Verb}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}\n\n{Usage}");
+            return ExitCodes.BadInput;
+        }
+        catch (SpecException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (ClusterUnreachableException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.Unreachable;
+        }
+    }
+
+    private static int ValidateCommand(CommandLine line)
+    {
+        line.AllowOnly("--set");
+        if (line.Arguments.Count != 1) throw new UsageException("validate needs exactly one SPEC file");
+        var spec = SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+        Console.WriteLine(SpecLoader.ToJson(spec));
+        return ExitCodes.Ok;
+    }
+}
+
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int BadInput = 2;
+    public const int Unreachable = 3;
+    public const int TrainingFailed = 4;
+    public const int Interrupted = 130;
+}

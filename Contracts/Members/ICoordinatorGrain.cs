@@ -1,0 +1,20 @@
+using GanCluster.Contracts.Specs;
+
+namespace GanCluster.Contracts.Members;
+
+/// <summary>One per member: runs the alternating schedule between its generator and discriminator workers.</summary>
+[Alias("gan.ICoordinator")]
+public interface ICoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Starts training the spec; idempotent for the same spec, refused for a different one.</summary>
+    [Alias("Start")] ValueTask<MemberStatus> StartAsync(GanSpec spec);
+    [Alias("GetStatus")] ValueTask<MemberStatus> GetStatusAsync();
+    [Alias("GetReport")] ValueTask<MemberReport> GetReportAsync();
+    /// <summary>Stops stepping after the current step and writes a checkpoint.</summary>
+    [Alias("Pause")] ValueTask<MemberStatus> PauseAsync();
+    [Alias("Resume")] ValueTask<MemberStatus> ResumeAsync();
+    /// <summary>Stops for good, leaving a checkpoint at the current step.</summary>
+    [Alias("Cancel")] ValueTask<MemberStatus> CancelAsync();
+    [Alias("Subscribe")] ValueTask SubscribeAsync(IMemberObserver observer);
+    [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(IMemberObserver observer);
+}

@@ -1,0 +1,68 @@
+using GanCluster.Contracts.Specs;
+
+namespace GanCluster.Contracts.Members;
+
+[GenerateSerializer, Alias("gan.MemberState")]
+public enum MemberState
+{
+    Pending = 0,
+    Running = 1,
+    Paused = 2,
+    Completed = 3,
+    Cancelled = 4,
+    Diverged = 5,
+    Failed = 6,
+}
+
+public static class MemberStates
+{
+    public static bool IsFinished(this MemberState state) =>
+        state is MemberState.Completed or MemberState.Cancelled or MemberState.Diverged or MemberState.Failed;
+}
+
+/// <summary>Evaluation of a mixture GAN as DESIGN.md defines it.</summary>
+[GenerateSerializer, Immutable, Alias("gan.MixtureMetrics")]
+public sealed record MixtureMetrics(
+    [property: Id(0)] long Step,
+    [property: Id(1)] int ModesCovered,
+    [property: Id(2)] int ModesTotal,
+    [property: Id(3)] double HighQualityFraction,
+    [property: Id(4)] double ReverseKl,
+    [property: Id(5)] double MeanDReal,
+    [property: Id(6)] double MeanDFake);
+
+/// <summary>One point of the loss and D(x) curves, averaged over the steps since the previous point.</summary>
+[GenerateSerializer, Immutable, Alias("gan.CurvePoint")]
+public sealed record CurvePoint(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double DLoss,
+    [property: Id(2)] double GLoss,
+    [property: Id(3)] double DReal,
+    [property: Id(4)] double DFake);
+
+[GenerateSerializer, Immutable, Alias("gan.MemberStatus")]
+public sealed record MemberStatus
+{
+    [Id(0)] public required string MemberId { get; init; }
+    [Id(1)] public MemberState State { get; init; }
+    [Id(2)] public long Step { get; init; }
+    [Id(3)] public long TotalSteps { get; init; }
+    [Id(4)] public double StepsPerSecond { get; init; }
+    [Id(5)] public CurvePoint? Latest { get; init; }
+    [Id(6)] public MixtureMetrics? Evaluation { get; init; }
+    [Id(7)] public long CheckpointStep { get; init; }
+    [Id(8)] public string? Error { get; init; }
+}
+
+/// <summary>Everything a report needs about one member: status, spec, curves and the latest evaluated samples.</summary>
+[GenerateSerializer, Immutable, Alias("gan.MemberReport")]
+public sealed record MemberReport
+{
+    [Id(0)] public required MemberStatus Status { get; init; }
+    [Id(1)] public required GanSpec Spec { get; init; }
+    [Id(2)] public IReadOnlyList<CurvePoint> Curve { get; init; } = [];
+    [Id(3)] public IReadOnlyList<MixtureMetrics> Evaluations { get; init; } = [];
+    /// <summary>The samples behind <see cref="MemberStatus.Evaluation"/> (rows × data dimension), if any.</summary>
+    [Id(4)] public Tensors.TensorMessage? Samples { get; init; }
+    [Id(5)] public string? CheckpointPath { get; init; }
+}

@@ -1,0 +1,106 @@
+namespace GanCluster.Contracts.Specs;
+
+// The spec is the JSON document a user writes (see README "Spec format"); these records are its typed form.
+// Defaults here are the defaults of the file format: a field left out takes them.
+
+[GenerateSerializer, Immutable, Alias("gan.GanSpec")]
+public sealed record GanSpec
+{
+    [Id(0)] public string Name { get; init; } = "gan";
+    [Id(1)] public long Seed { get; init; } = 1;
+    [Id(2)] public DataSpec Data { get; init; } = new();
+    [Id(3)] public ModelSpec Model { get; init; } = new();
+    [Id(4)] public LossSpec Loss { get; init; } = new();
+    [Id(5)] public OptimizerSpec Optimizer { get; init; } = new();
+    [Id(6)] public TrainingSpec Training { get; init; } = new();
+    [Id(7)] public EvaluationSpec Evaluation { get; init; } = new();
+    [Id(8)] public CheckpointSpec Checkpoint { get; init; } = new();
+    /// <summary>"auto" (the silo's configured device), "cpu", "cuda" or "cuda:N".</summary>
+    [Id(9)] public string Device { get; init; } = "auto";
+}
+
+[GenerateSerializer, Immutable, Alias("gan.DataSpec")]
+public sealed record DataSpec
+{
+    /// <summary>ring | grid | gaussian1d</summary>
+    [Id(0)] public string Kind { get; init; } = "ring";
+    /// <summary>Ring: number of Gaussians on the circle.</summary>
+    [Id(1)] public int Modes { get; init; } = 8;
+    [Id(2)] public double Radius { get; init; } = 1.0;
+    /// <summary>Grid: Gaussians per side (size × size modes).</summary>
+    [Id(3)] public int Size { get; init; } = 5;
+    [Id(4)] public double Spacing { get; init; } = 2.0;
+    /// <summary>Standard deviation of every mode.</summary>
+    [Id(5)] public double Std { get; init; } = 0.01;
+    /// <summary>gaussian1d: mean of the single Gaussian.</summary>
+    [Id(6)] public double Mean { get; init; } = 4.0;
+}
+
+[GenerateSerializer, Immutable, Alias("gan.ModelSpec")]
+public sealed record ModelSpec
+{
+    [Id(0)] public int NoiseDim { get; init; } = 2;
+    /// <summary>normal | uniform (Goodfellow et al.'s 1-D figure uses uniform noise).</summary>
+    [Id(1)] public string Noise { get; init; } = "normal";
+    [Id(2)] public NetworkSpec Generator { get; init; } = new();
+    [Id(3)] public NetworkSpec Discriminator { get; init; } = new();
+}
+
+[GenerateSerializer, Immutable, Alias("gan.NetworkSpec")]
+public sealed record NetworkSpec
+{
+    [Id(0)] public int Width { get; init; } = 128;
+    /// <summary>Number of hidden layers.</summary>
+    [Id(1)] public int Depth { get; init; } = 2;
+    /// <summary>relu | leaky_relu | tanh</summary>
+    [Id(2)] public string Activation { get; init; } = "relu";
+}
+
+[GenerateSerializer, Immutable, Alias("gan.LossSpec")]
+public sealed record LossSpec
+{
+    /// <summary>non_saturating | minimax</summary>
+    [Id(0)] public string Generator { get; init; } = "non_saturating";
+    /// <summary>Real samples are labelled 1 − realSmoothing (α).</summary>
+    [Id(1)] public double RealSmoothing { get; init; }
+    /// <summary>Fake samples are labelled 0 + fakeSmoothing (β); 0 gives one-sided smoothing.</summary>
+    [Id(2)] public double FakeSmoothing { get; init; }
+}
+
+[GenerateSerializer, Immutable, Alias("gan.OptimizerSpec")]
+public sealed record OptimizerSpec
+{
+    /// <summary>adam (the only optimizer for now).</summary>
+    [Id(0)] public string Kind { get; init; } = "adam";
+    [Id(1)] public double GeneratorLr { get; init; } = 1e-3;
+    [Id(2)] public double DiscriminatorLr { get; init; } = 1e-3;
+    [Id(3)] public double Beta1 { get; init; } = 0.5;
+    [Id(4)] public double Beta2 { get; init; } = 0.999;
+}
+
+[GenerateSerializer, Immutable, Alias("gan.TrainingSpec")]
+public sealed record TrainingSpec
+{
+    [Id(0)] public long Steps { get; init; } = 2000;
+    [Id(1)] public int BatchSize { get; init; } = 512;
+    [Id(2)] public int DStepsPerGStep { get; init; } = 1;
+    /// <summary>How often (in G steps) a point is added to the loss and D(x) curves.</summary>
+    [Id(3)] public int LogEvery { get; init; } = 10;
+}
+
+[GenerateSerializer, Immutable, Alias("gan.EvaluationSpec")]
+public sealed record EvaluationSpec
+{
+    [Id(0)] public long Every { get; init; } = 500;
+    [Id(1)] public int Samples { get; init; } = 2500;
+    /// <summary>A mode counts as covered when at least this many high-quality samples fall on it.</summary>
+    [Id(2)] public int MinSamplesPerMode { get; init; } = 20;
+}
+
+[GenerateSerializer, Immutable, Alias("gan.CheckpointSpec")]
+public sealed record CheckpointSpec
+{
+    [Id(0)] public long Every { get; init; } = 500;
+    /// <summary>How many checkpoints to keep per member (the newest ones).</summary>
+    [Id(1)] public int Keep { get; init; } = 2;
+}

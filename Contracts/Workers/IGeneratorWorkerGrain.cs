@@ -1,0 +1,22 @@
+using GanCluster.Contracts.Tensors;
+
+namespace GanCluster.Contracts.Workers;
+
+/// <summary>Owns G, its optimizer, its noise RNG and its device. Keyed by member id.</summary>
+[Alias("gan.IGeneratorWorker")]
+public interface IGeneratorWorkerGrain : IGrainWithStringKey
+{
+    /// <summary>Builds G from the spec, or restores it from a checkpoint; returns the step it stands at.</summary>
+    [Alias("Prepare")] ValueTask<long> PrepareAsync(WorkerSetup setup);
+    /// <summary>Samples for one schedule step at <paramref name="step"/>; keeps the G-batch graph for <see cref="ApplyGradientAsync"/>.</summary>
+    [Alias("Sample")] ValueTask<GeneratorBatch> SampleAsync(long step, int discriminatorSteps);
+    /// <summary>Back-propagates dLoss_G/dx through the kept graph and steps G's optimizer.</summary>
+    [Alias("ApplyGradient")] ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
+    /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
+    [Alias("SampleForEvaluation")] ValueTask<TensorMessage> SampleForEvaluationAsync(int count);
+    [Alias("Checkpoint")] ValueTask<CheckpointFile> CheckpointAsync(long step);
+    /// <summary>The network's weights as <c>Module.save</c> bytes.</summary>
+    [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();
+    /// <summary>Drops the network and deactivates.</summary>
+    [Alias("Release")] ValueTask ReleaseAsync();
+}

@@ -1,0 +1,57 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Tensors;
+
+namespace GanCluster.Contracts.Workers;
+
+/// <summary>What a worker needs to build its network: the member's spec, and the checkpoint to resume from, if any.</summary>
+[GenerateSerializer, Immutable, Alias("gan.WorkerSetup")]
+public sealed record WorkerSetup(
+    [property: Id(0)] string MemberId,
+    [property: Id(1)] GanSpec Spec,
+    [property: Id(2)] CheckpointFile? ResumeFrom);
+
+/// <summary>One worker's part of a checkpoint, as written to the checkpoint store.</summary>
+[GenerateSerializer, Immutable, Alias("gan.CheckpointFile")]
+public sealed record CheckpointFile(
+    [property: Id(0)] string Path,
+    [property: Id(1)] long Step,
+    [property: Id(2)] long Bytes,
+    [property: Id(3)] string Sha256);
+
+/// <summary>G's samples for one schedule step: k detached batches for D's steps, and one batch whose graph G keeps.</summary>
+[GenerateSerializer, Immutable, Alias("gan.GeneratorBatch")]
+public sealed record GeneratorBatch(
+    [property: Id(0)] TensorMessage ForDiscriminator,
+    [property: Id(1)] TensorMessage ForGenerator);
+
+/// <summary>D's answer to one schedule step: its statistics, and dLoss_G/dx for G's batch.</summary>
+[GenerateSerializer, Immutable, Alias("gan.DiscriminatorFeedback")]
+public sealed record DiscriminatorFeedback(
+    [property: Id(0)] TensorMessage GeneratorGradient,
+    [property: Id(1)] double DLoss,
+    [property: Id(2)] double GLoss,
+    [property: Id(3)] double MeanDReal,
+    [property: Id(4)] double MeanDFake,
+    [property: Id(5)] double GradNorm);
+
+[GenerateSerializer, Immutable, Alias("gan.GeneratorStepResult")]
+public sealed record GeneratorStepResult(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double GradNorm);
+
+[GenerateSerializer, Immutable, Alias("gan.DiscriminatorScores")]
+public sealed record DiscriminatorScores(
+    [property: Id(0)] double MeanDReal,
+    [property: Id(1)] double MeanDFake);
+
+/// <summary>
+/// Thrown by a worker asked to step when it holds no network (a fresh activation after its silo restarted or it was
+/// collected): the coordinator reloads both workers from the last checkpoint.
+/// </summary>
+[GenerateSerializer, Alias("gan.WorkerNotReadyException")]
+public sealed class WorkerNotReadyException : Exception
+{
+    public WorkerNotReadyException() { }
+    public WorkerNotReadyException(string message) : base(message) { }
+    public WorkerNotReadyException(string message, Exception inner) : base(message, inner) { }
+}

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace GanCluster.Grains.Compute;
+
+public sealed class ComputeOptions
+{
+    /// <summary>Default device of this silo's workers: cpu, cuda or cuda:N.</summary>
+    public string Device { get; set; } = "cpu";
+    /// <summary>Dedicated compute threads; parallelism comes from members running at once.</summary>
+    public int Threads { get; set; } = Environment.ProcessorCount;
+    /// <summary>libtorch intra-op threads per compute thread (per OS thread in TorchSharp).</summary>
+    public int IntraOpThreads { get; set; } = 1;
+}
+
+/// <summary>
+/// Runs TorchSharp work on a few dedicated threads, off the Orleans scheduler. libtorch's intra-op thread count is a
+/// per-OS-thread setting, so each compute thread sets it once; a grain awaits its work and resumes on its own turn.
+/// </summary>
+public sealed class TorchCompute : IDisposable
+{
+    private readonly BlockingCollection<Action> queue = new();
+    private readonly Thread[] threads;
+
+    public TorchCompute(IOptions<ComputeOptions> options)
+    {
+        var o = options.Value;
+        if (o.Threads < 1) throw new ArgumentException($"Gan:Compute:Threads must be at least 1, got {o.Threads}");
+        if (o.IntraOpThreads < 1) throw new ArgumentException($"Gan:Compute:IntraOpThreads must be at least 1, got {o.IntraOpThreads}");
+        DefaultDevice = o.Device;
+        threads = new Thread[o.Threads];
+        for (int i = 0; i < threads.Length; i++)
+        {
+            threads[i] = new Thread(() => Run(o.IntraOpThreads)) { IsBackground = true, Name = $"torch-compute-{i}" };
+            threads[i].Start();
+        }
+    }
+
+    public string DefaultDevice { get; }
+
+    public int ThreadCount => threads.Length;
+
+    private void Run(int intraOpThreads)
+    {
+        set_num_threads(intraOpThreads);
+        foreach (var work in queue.GetConsumingEnumerable())
+            work();
+    }
+
+    public Task<T> RunAsync<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        queue.Add(() =>
+        {
+            try { done.SetResult(work()); }
+            catch (Exception e) { done.SetException(e); }
+        });
+        return done.Task;
+    }
+
+    public Task RunAsync(Action work) => RunAsync(() => { work(); return true; });
+
+    /// <summary>Resolves a spec's device ("auto" means this silo's default) and checks that this silo has it.</summary>
+    public Device ResolveDevice(string requested)
+    {
+        string name = requested == "auto" ? DefaultDevice : requested;
+        if (name == "cpu") return CPU;
+        if (name == "cuda" || name.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            if (!cuda.is_available())
+                throw new ArgumentException($"device: '{name}' requested but this silo has no CUDA device (CPU build or no GPU)");
+            return device(name);
+        }
+        throw new ArgumentException($"device: unknown device '{name}' (auto, cpu, cuda, cuda:N)");
+    }
+
+    public void Dispose()
+    {
+        queue.CompleteAdding();
+        foreach (var t in threads) t.Join(TimeSpan.FromSeconds(5));
+        queue.Dispose();
+    }
+}

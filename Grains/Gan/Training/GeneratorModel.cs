@@ -1,0 +1,113 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Gan.Networks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GanCluster.Grains.Gan.Training;
+
+/// <summary>
+/// G with its optimizer and random streams: plain TorchSharp, no Orleans, used by the generator worker and by the
+/// single-process reference loop alike (so that the two can be compared bit for bit).
+/// </summary>
+public sealed class GeneratorModel : IDisposable
+{
+    private readonly GanSpec spec;
+    private readonly MlpGenerator network;
+    private readonly optim.Optimizer optimizer;
+    private readonly Generator noiseRng;
+    private readonly Generator evaluationRng;
+    private readonly Device device;
+    private Tensor? pendingFake;
+    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
+    private const double GradNormOnly = 1e30;
+
+    public GeneratorModel(GanSpec spec, int dataDim, Device device)
+    {
+        this.spec = spec;
+        this.device = device;
+        network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "generator.init"),
+            () => new MlpGenerator(spec.Model.NoiseDim, dataDim, spec.Model.Generator));
+        network.to(device);
+        optimizer = optim.Adam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+        noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
+        evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
+    }
+
+    /// <summary>G steps taken so far.</summary>
+    public long Step { get; private set; }
+
+    public bool HasPendingBatch => pendingFake is not null;
+
+    private Tensor Noise(int count, Generator rng) => spec.Model.Noise == "uniform"
+        ? rand([count, spec.Model.NoiseDim], device: device, generator: rng) * 2 - 1
+        : randn([count, spec.Model.NoiseDim], device: device, generator: rng);
+
+    /// <summary>
+    /// Samples k·batch detached fakes for D's steps and one batch whose graph is kept until <see cref="ApplyGradient"/>.
+    /// Both are returned detached; the caller owns them.
+    /// </summary>
+    public (Tensor ForDiscriminator, Tensor ForGenerator) Sample(int discriminatorSteps)
+    {
+        int batch = spec.Training.BatchSize;
+        pendingFake?.Dispose();
+        pendingFake = null;
+        using var scope = NewDisposeScope();
+        Tensor forD;
+        using (no_grad())
+            forD = network.forward(Noise(discriminatorSteps * batch, noiseRng));
+        var fake = network.forward(Noise(batch, noiseRng));
+        pendingFake = fake.DetachFromDisposeScope();
+        return (forD.MoveToOuterDisposeScope(), fake.detach().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Back-propagates dLoss_G/dx (from D) through the kept batch's graph and steps; returns G's gradient norm.</summary>
+    public double ApplyGradient(Tensor gradient)
+    {
+        var fake = pendingFake ?? throw new InvalidOperationException("ApplyGradient without a sampled batch");
+        using var scope = NewDisposeScope();
+        try
+        {
+            if (!gradient.shape.SequenceEqual(fake.shape))
+                throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
+            optimizer.zero_grad();
+            fake.backward([gradient]);
+            double norm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
+            optimizer.step();
+            Step++;
+            return norm;
+        }
+        finally
+        {
+            fake.Dispose();
+            pendingFake = null;
+        }
+    }
+
+    public Tensor SampleForEvaluation(int count)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return network.forward(Noise(count, evaluationRng)).MoveToOuterDisposeScope();
+    }
+
+    public void Save(BinaryWriter writer) => NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+
+    public void Load(BinaryReader reader)
+    {
+        pendingFake?.Dispose();
+        pendingFake = null;
+        Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
+    }
+
+    public byte[] WeightBytes() => NetworkState.WeightBytes(network);
+
+    public void Dispose()
+    {
+        pendingFake?.Dispose();
+        optimizer.Dispose();
+        network.Dispose();
+        noiseRng.Dispose();
+        evaluationRng.Dispose();
+    }
+}

@@ -1,0 +1,50 @@
+using GanCluster.Grains.Compute;
+using GanCluster.Grains.Members;
+using GanCluster.Grains.Storage;
+using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
+
+namespace GanCluster.Grains.Hosting;
+
+/// <summary>Configuration section "Gan": where data lives and how the embedded cluster listens.</summary>
+public sealed class GanSiloOptions
+{
+    public const string Section = "Gan";
+    /// <summary>Checkpoints and grain state of the embedded default.</summary>
+    public string DataDirectory { get; set; } = "data";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+    public string ClusterId { get; set; } = "gancluster";
+    public string ServiceId { get; set; } = "gancluster";
+}
+
+public static class GanSiloBuilderExtensions
+{
+    /// <summary>
+    /// Everything a GanCluster silo needs: the grains' services (compute threads, checkpoint store, metrics), the
+    /// "gan-store" grain storage and, in the embedded default, localhost clustering.
+    /// </summary>
+    public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
+        if (options.SiloPort is < 1 or > 65535) throw new OptionsValidationException(GanSiloOptions.Section, typeof(GanSiloOptions), [$"Gan:SiloPort must be a TCP port, got {options.SiloPort}"]);
+        if (options.GatewayPort is < 0 or > 65535) throw new OptionsValidationException(GanSiloOptions.Section, typeof(GanSiloOptions), [$"Gan:GatewayPort must be a TCP port or 0 (no gateway), got {options.GatewayPort}"]);
+        string dataDirectory = Path.GetFullPath(options.DataDirectory);
+
+        silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+        silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
+        silo.Services.AddSingleton<TorchCompute>();
+        silo.Services.AddMetrics();
+        silo.Services.AddSingleton<GanMetrics>();
+        silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
+        silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
+        return silo;
+    }
+}

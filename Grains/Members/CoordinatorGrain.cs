@@ -1,0 +1,428 @@
+using System.Diagnostics;
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Contracts.Workers;
+using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Gan.Evaluation;
+using GanCluster.Grains.Specs;
+using GanCluster.Grains.Storage;
+using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.Logging;
+using Orleans.Utilities;
+
+namespace GanCluster.Grains.Members;
+
+/// <summary>
+/// Runs one member's alternating schedule as a background loop on this activation: each step asks G for samples,
+/// lets D take its k steps and return dLoss_G/dx, and hands that gradient back to G. Between steps the grain serves
+/// status, pause, resume and cancel; every E steps it evaluates, every C steps it checkpoints.
+/// </summary>
+public sealed class CoordinatorGrain(
+    [PersistentState("member", GanStorage.Name)] IPersistentState<CoordinatorState> state,
+    ICheckpointStore store,
+    GanMetrics metrics,
+    ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
+{
+    private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromMinutes(10);
+
+    private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
+    private Task? loop;
+    private bool pauseRequested, cancelRequested, stopForDeactivation;
+    private TaskCompletionSource? resumeSignal;
+    private TaskCompletionSource? pausedSignal;
+
+    // Live values between checkpoints; the persisted state holds them only up to the last checkpoint.
+    private long step;
+    private MemberState live = MemberState.Pending;
+    private readonly List<CurvePoint> curve = [];
+    private readonly List<MixtureMetrics> evaluations = [];
+    private TensorMessage? samples;
+    private double stepsPerSecond;
+    private string? error;
+    private MixtureDataset? data;
+
+    private string MemberId => this.GetPrimaryKeyString();
+    private GanSpec Spec => state.State.Spec ?? throw new InvalidOperationException($"member {MemberId} has no spec (never started)");
+    private IGeneratorWorkerGrain Generator => GrainFactory.GetGrain<IGeneratorWorkerGrain>(MemberId);
+    private IDiscriminatorWorkerGrain Discriminator => GrainFactory.GetGrain<IDiscriminatorWorkerGrain>(MemberId);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var s = state.State;
+        if (s.Spec is not null)
+        {
+            step = s.Step;
+            live = s.State;
+            curve.AddRange(s.Curve);
+            evaluations.AddRange(s.Evaluations);
+            samples = s.Samples;
+            error = s.Error;
+            data = MixtureDataset.FromSpec(s.Spec.Data);
+            // A member that was training (or paused) when its silo stopped picks up from its last checkpoint.
+            if (live == MemberState.Running) StartLoop();
+        }
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (loop is { IsCompleted: false })
+        {
+            // Shutdown or collection while training: checkpoint where we are, stay "Running" so that the next
+            // activation resumes.
+            stopForDeactivation = true;
+            resumeSignal?.TrySetResult();
+            await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
+        }
+        metrics.Forget(MemberId);
+    }
+
+    public async ValueTask<MemberStatus> StartAsync(GanSpec spec)
+    {
+        SpecValidator.ThrowIfInvalid(spec);
+        if (state.State.Spec is not null)
+        {
+            if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
+                throw new InvalidOperationException($"member {MemberId} already exists with a different spec; choose another member id");
+            if (live == MemberState.Running && loop is null) StartLoop();
+            return Status();
+        }
+        FileCheckpointStore.SafeName(MemberId);
+        state.State = new CoordinatorState
+        {
+            MemberId = MemberId,
+            Spec = spec,
+            State = MemberState.Running,
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        data = MixtureDataset.FromSpec(spec.Data);
+        live = MemberState.Running;
+        await state.WriteStateAsync();
+        await store.WriteMemberRecordAsync(new MemberRecord(MemberId, MemberState.Running, DateTimeOffset.UtcNow));
+        StartLoop();
+        return Status();
+    }
+
+    public ValueTask<MemberStatus> GetStatusAsync() => ValueTask.FromResult(Status());
+
+    public ValueTask<MemberReport> GetReportAsync() => ValueTask.FromResult(new MemberReport
+    {
+        Status = Status(),
+        Spec = Spec,
+        Curve = curve.ToArray(),
+        Evaluations = evaluations.ToArray(),
+        Samples = samples,
+        CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(c.Generator.Path) : null,
+    });
+
+    public async ValueTask<MemberStatus> PauseAsync()
+    {
+        _ = Spec;
+        if (live != MemberState.Running || loop is null || loop.IsCompleted) return Status();
+        pauseRequested = true;
+        pausedSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Task.WhenAny(pausedSignal.Task, loop);
+        return Status();
+    }
+
+    public async ValueTask<MemberStatus> ResumeAsync()
+    {
+        _ = Spec;
+        if (live != MemberState.Paused) return Status();
+        pauseRequested = false;
+        if (loop is { IsCompleted: false })
+        {
+            resumeSignal?.TrySetResult();
+        }
+        else
+        {
+            // Paused and then deactivated: the loop is gone; resume it from the pause checkpoint.
+            await SetStateAsync(MemberState.Running);
+            StartLoop();
+        }
+        return Status();
+    }
+
+    public async ValueTask<MemberStatus> CancelAsync()
+    {
+        _ = Spec;
+        if (live.IsFinished()) return Status();
+        cancelRequested = true;
+        resumeSignal?.TrySetResult();
+        if (loop is { IsCompleted: false }) await loop;
+        else await FinishAsync(MemberState.Cancelled);
+        return Status();
+    }
+
+    public ValueTask SubscribeAsync(IMemberObserver observer)
+    {
+        observers.Subscribe(observer, observer);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask UnsubscribeAsync(IMemberObserver observer)
+    {
+        observers.Unsubscribe(observer);
+        return ValueTask.CompletedTask;
+    }
+
+    private MemberStatus Status() => new()
+    {
+        MemberId = MemberId,
+        State = live,
+        Step = step,
+        TotalSteps = state.State.Spec?.Training.Steps ?? 0,
+        StepsPerSecond = stepsPerSecond,
+        Latest = curve.Count > 0 ? curve[^1] : null,
+        Evaluation = evaluations.Count > 0 ? evaluations[^1] : null,
+        CheckpointStep = state.State.LastCheckpoint?.Step ?? 0,
+        Error = error,
+    };
+
+    private void StartLoop()
+    {
+        pauseRequested = cancelRequested = stopForDeactivation = false;
+        loop = RunAsync();
+    }
+
+    private async Task RunAsync()
+    {
+        var spec = Spec;
+        long total = spec.Training.Steps;
+        int k = spec.Training.DStepsPerGStep;
+        try
+        {
+            await PrepareWorkersAsync();
+            Log.MemberStarting(logger, MemberId, step, total);
+            var clock = Stopwatch.StartNew();
+            var lastPublish = TimeSpan.Zero;
+            var lastLog = TimeSpan.Zero;
+            long stepAtPublish = step;
+            var interval = new IntervalMeans();
+            DelayDeactivation(KeepAlive);
+            PublishNow();
+
+            while (step < total && !cancelRequested && !stopForDeactivation)
+            {
+                if (pauseRequested)
+                {
+                    await PauseHereAsync();
+                    clock.Restart(); lastPublish = lastLog = TimeSpan.Zero; stepAtPublish = step;
+                    continue;
+                }
+
+                var started = clock.Elapsed;
+                DiscriminatorFeedback feedback;
+                try
+                {
+                    var batch = await Generator.SampleAsync(step, k);
+                    feedback = await Discriminator.TrainAsync(step, batch.ForDiscriminator, batch.ForGenerator);
+                    if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss))
+                    {
+                        await DivergedAsync($"non-finite loss (D loss {feedback.DLoss}, G loss {feedback.GLoss})");
+                        return;
+                    }
+                    await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                }
+                catch (WorkerNotReadyException e)
+                {
+                    Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
+                    await PrepareWorkersAsync();
+                    continue;
+                }
+                step++;
+                metrics.StepTook((clock.Elapsed - started).TotalSeconds);
+                interval.Add(feedback);
+
+                if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                if (step % spec.Evaluation.Every == 0 || step == total) await EvaluateAsync();
+                if (step % spec.Checkpoint.Every == 0 || step == total) await CheckpointAsync();
+
+                var now = clock.Elapsed;
+                if (now - lastPublish >= PublishInterval)
+                {
+                    stepsPerSecond = (step - stepAtPublish) / (now - lastPublish).TotalSeconds;
+                    metrics.StepsCompleted(MemberId, step - stepAtPublish);
+                    stepAtPublish = step;
+                    lastPublish = now;
+                    DelayDeactivation(KeepAlive);
+                    PublishNow();
+                    if (now - lastLog >= TimeSpan.FromSeconds(10) && curve.Count > 0)
+                    {
+                        var c = curve[^1];
+                        Log.MemberProgress(logger, MemberId, step, c.DLoss, c.GLoss, c.DReal, c.DFake, stepsPerSecond);
+                        lastLog = now;
+                    }
+                }
+            }
+            metrics.StepsCompleted(MemberId, step - stepAtPublish);
+
+            if (stopForDeactivation)
+            {
+                await CheckpointAsync();
+                return;
+            }
+            if (step >= total)
+            {
+                if (state.State.LastCheckpoint?.Step != step) await CheckpointAsync();
+                await FinishAsync(MemberState.Completed);
+            }
+            else
+            {
+                await CheckpointAsync();
+                await FinishAsync(MemberState.Cancelled);
+            }
+        }
+        catch (Exception e)
+        {
+            Log.MemberFailed(logger, e, MemberId, step);
+            error = $"{e.GetType().Name}: {e.Message}";
+            await FinishAsync(MemberState.Failed);
+        }
+        finally
+        {
+            pausedSignal?.TrySetResult();
+            PublishNow();
+        }
+    }
+
+    private async Task PauseHereAsync()
+    {
+        if (state.State.LastCheckpoint?.Step != step) await CheckpointAsync();
+        resumeSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await SetStateAsync(MemberState.Paused);
+        pausedSignal?.TrySetResult();
+        pausedSignal = null;
+        await resumeSignal.Task;
+        resumeSignal = null;
+        if (!cancelRequested && !stopForDeactivation) await SetStateAsync(MemberState.Running);
+    }
+
+    /// <summary>Builds both workers, from the newest usable checkpoint if there is one.</summary>
+    private async Task PrepareWorkersAsync()
+    {
+        var spec = Spec;
+        var manifests = (await store.ListManifestsAsync(MemberId)).ToList();
+        // The persisted state names the checkpoint it is consistent with; never resume from a newer, unrecorded one.
+        long recorded = state.State.LastCheckpoint?.Step ?? -1;
+        manifests.RemoveAll(m => m.Step > recorded);
+        foreach (var manifest in manifests)
+        {
+            try
+            {
+                await Task.WhenAll(
+                    Generator.PrepareAsync(new WorkerSetup(MemberId, spec, manifest.Generator)).AsTask(),
+                    Discriminator.PrepareAsync(new WorkerSetup(MemberId, spec, manifest.Discriminator)).AsTask());
+                RewindTo(manifest);
+                return;
+            }
+            catch (Exception e) when (e is not SpecException)
+            {
+                Log.CheckpointUnusable(logger, MemberId, manifest.Step, e.Message);
+            }
+        }
+        await Task.WhenAll(
+            Generator.PrepareAsync(new WorkerSetup(MemberId, spec, null)).AsTask(),
+            Discriminator.PrepareAsync(new WorkerSetup(MemberId, spec, null)).AsTask());
+        RewindTo(null);
+    }
+
+    private void RewindTo(CheckpointManifest? manifest)
+    {
+        step = manifest?.Step ?? 0;
+        curve.RemoveAll(c => c.Step > step);
+        evaluations.RemoveAll(e => e.Step > step);
+        // The persisted samples belong to the recorded checkpoint; any later ones are gone with the steps.
+        samples = manifest is not null && manifest.Step == state.State.Step ? state.State.Samples : evaluations.Count > 0 ? samples : null;
+        state.State.LastCheckpoint = manifest;
+    }
+
+    private async Task EvaluateAsync()
+    {
+        var spec = Spec;
+        var generated = await Generator.SampleForEvaluationAsync(spec.Evaluation.Samples);
+        var scores = await Discriminator.ScoreAsync(generated);
+        var result = MixtureEvaluation.Evaluate(data!, generated.ToRows(), spec.Evaluation.MinSamplesPerMode, step, scores.MeanDReal, scores.MeanDFake);
+        evaluations.Add(result);
+        samples = generated;
+        Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);
+    }
+
+    private async Task CheckpointAsync()
+    {
+        var clock = Stopwatch.StartNew();
+        var g = Generator.CheckpointAsync(step).AsTask();
+        var d = Discriminator.CheckpointAsync(step).AsTask();
+        await Task.WhenAll(g, d);
+        var manifest = new CheckpointManifest(MemberId, step, g.Result, d.Result, DateTimeOffset.UtcNow);
+        await store.WriteManifestAsync(manifest);
+        var s = state.State;
+        s.LastCheckpoint = manifest;
+        s.Step = step;
+        s.Curve = [.. curve];
+        s.Evaluations = [.. evaluations];
+        s.Samples = samples;
+        s.Error = error;
+        await state.WriteStateAsync();
+        await store.PruneAsync(MemberId, Spec.Checkpoint.Keep);
+        metrics.CheckpointTook(clock.Elapsed.TotalSeconds);
+        Log.MemberCheckpointed(logger, MemberId, step, g.Result.Bytes + d.Result.Bytes, clock.Elapsed.TotalSeconds);
+    }
+
+    private async Task DivergedAsync(string reason)
+    {
+        Log.MemberDiverged(logger, MemberId, step, reason);
+        error = $"diverged at step {step}: {reason}";
+        await FinishAsync(MemberState.Diverged);
+    }
+
+    private async Task FinishAsync(MemberState final)
+    {
+        await SetStateAsync(final);
+        if (final.IsFinished())
+        {
+            // The workers' memory is freed; the checkpoints stay in the store.
+            await Task.WhenAll(Generator.ReleaseAsync().AsTask(), Discriminator.ReleaseAsync().AsTask());
+        }
+    }
+
+    private async Task SetStateAsync(MemberState next)
+    {
+        live = next;
+        state.State.State = next;
+        state.State.Error = error;
+        await state.WriteStateAsync();
+        await store.WriteMemberRecordAsync(new MemberRecord(MemberId, next, DateTimeOffset.UtcNow));
+        Log.MemberStateChanged(logger, MemberId, next, step);
+        PublishNow();
+    }
+
+    private void PublishNow()
+    {
+        var status = Status();
+        metrics.Publish(status);
+        observers.Notify(o => o.OnProgressAsync(status));
+    }
+
+    /// <summary>Means of D's statistics over the steps since the last curve point.</summary>
+    private sealed class IntervalMeans
+    {
+        private double dLoss, gLoss, dReal, dFake;
+        private int count;
+
+        public void Add(DiscriminatorFeedback f)
+        {
+            dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake; count++;
+        }
+
+        public CurvePoint Flush(long step)
+        {
+            int n = Math.Max(count, 1);
+            var point = new CurvePoint(step, dLoss / n, gLoss / n, dReal / n, dFake / n);
+            dLoss = gLoss = dReal = dFake = 0; count = 0;
+            return point;
+        }
+    }
+}

@@ -1,0 +1,25 @@
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Grains.Storage;
+
+namespace GanCluster.Grains.Members;
+
+/// <summary>
+/// The coordinator's persisted state, consistent with its last checkpoint: curves and evaluations up to
+/// <see cref="Step"/>, so that a resumed member reports exactly what an uninterrupted one would.
+/// </summary>
+public sealed class CoordinatorState
+{
+    public string? MemberId { get; set; }
+    public GanSpec? Spec { get; set; }
+    public MemberState State { get; set; }
+    /// <summary>Step of the last checkpoint.</summary>
+    public long Step { get; set; }
+    public CheckpointManifest? LastCheckpoint { get; set; }
+    public List<CurvePoint> Curve { get; set; } = [];
+    public List<MixtureMetrics> Evaluations { get; set; } = [];
+    public TensorMessage? Samples { get; set; }
+    public string? Error { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}

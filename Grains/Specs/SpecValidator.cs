@@ -1,0 +1,157 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using GanCluster.Contracts.Specs;
+
+namespace GanCluster.Grains.Specs;
+
+/// <summary>A spec that cannot be trained, with every problem found (each names its field and the allowed values).</summary>
+public sealed class SpecException(IReadOnlyList<string> problems)
+    : ArgumentException("invalid spec:\n  " + string.Join("\n  ", problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}
+
+/// <summary>Range and consistency checks on a typed spec; the JSON-level checks live in <see cref="SpecLoader"/>.</summary>
+public static partial class SpecValidator
+{
+    public static readonly string[] DataKinds = ["ring", "grid", "gaussian1d"];
+    public static readonly string[] NoiseKinds = ["normal", "uniform"];
+    public static readonly string[] Activations = ["relu", "leaky_relu", "tanh"];
+    public static readonly string[] GeneratorLosses = ["non_saturating", "minimax"];
+    public static readonly string[] Optimizers = ["adam"];
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^(auto|cpu|cuda|cuda:[0-9]{1,2})$")]
+    private static partial Regex DevicePattern();
+
+    public static void ThrowIfInvalid(GanSpec spec)
+    {
+        var problems = Validate(spec);
+        if (problems.Count > 0) throw new SpecException(problems);
+    }
+
+    public static List<string> Validate(GanSpec spec)
+    {
+        var p = new List<string>();
+        if (!NamePattern().IsMatch(spec.Name ?? ""))
+            p.Add($"name: must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit, got '{spec.Name}'");
+        Range(p, "seed", spec.Seed, 0, long.MaxValue);
+        if (!DevicePattern().IsMatch(spec.Device ?? "")) p.Add($"device: must be one of auto, cpu, cuda, cuda:N, got '{spec.Device}'");
+
+        var d = spec.Data;
+        if (d is null) p.Add("data: is required");
+        else
+        {
+            OneOf(p, "data.kind", d.Kind, DataKinds);
+            Positive(p, "data.std", d.Std, 1e6);
+            switch (d.Kind)
+            {
+                case "ring":
+                    Range(p, "data.modes", d.Modes, 1, 10_000);
+                    Positive(p, "data.radius", d.Radius, 1e6);
+                    break;
+                case "grid":
+                    Range(p, "data.size", d.Size, 1, 100);
+                    Positive(p, "data.spacing", d.Spacing, 1e6);
+                    break;
+                case "gaussian1d":
+                    if (!double.IsFinite(d.Mean) || Math.Abs(d.Mean) > 1e6) p.Add($"data.mean: must be a finite number within ±1e6, got {Show(d.Mean)}");
+                    break;
+            }
+        }
+
+        var m = spec.Model;
+        if (m is null) p.Add("model: is required");
+        else
+        {
+            Range(p, "model.noiseDim", m.NoiseDim, 1, 4096);
+            OneOf(p, "model.noise", m.Noise, NoiseKinds);
+            Network(p, "model.generator", m.Generator);
+            Network(p, "model.discriminator", m.Discriminator);
+        }
+
+        var l = spec.Loss;
+        if (l is null) p.Add("loss: is required");
+        else
+        {
+            OneOf(p, "loss.generator", l.Generator, GeneratorLosses);
+            HalfOpen(p, "loss.realSmoothing", l.RealSmoothing, 0, 0.5);
+            HalfOpen(p, "loss.fakeSmoothing", l.FakeSmoothing, 0, 0.5);
+        }
+
+        var o = spec.Optimizer;
+        if (o is null) p.Add("optimizer: is required");
+        else
+        {
+            OneOf(p, "optimizer.kind", o.Kind, Optimizers);
+            Positive(p, "optimizer.generatorLr", o.GeneratorLr, 1);
+            Positive(p, "optimizer.discriminatorLr", o.DiscriminatorLr, 1);
+            HalfOpen(p, "optimizer.beta1", o.Beta1, 0, 1);
+            HalfOpen(p, "optimizer.beta2", o.Beta2, 0, 1);
+        }
+
+        var t = spec.Training;
+        if (t is null) p.Add("training: is required");
+        else
+        {
+            Range(p, "training.steps", t.Steps, 1, 1_000_000_000);
+            Range(p, "training.batchSize", t.BatchSize, 1, 65536);
+            Range(p, "training.dStepsPerGStep", t.DStepsPerGStep, 1, 100);
+            Range(p, "training.logEvery", t.LogEvery, 1, 1_000_000);
+            if (t.BatchSize >= 1 && t.DStepsPerGStep >= 1 && (long)t.BatchSize * t.DStepsPerGStep > 1_048_576)
+                p.Add($"training: batchSize × dStepsPerGStep must be at most 1048576 samples per step, got {(long)t.BatchSize * t.DStepsPerGStep}");
+        }
+
+        var e = spec.Evaluation;
+        if (e is null) p.Add("evaluation: is required");
+        else
+        {
+            Range(p, "evaluation.every", e.Every, 1, 1_000_000_000);
+            Range(p, "evaluation.samples", e.Samples, 1, 1_000_000);
+            Range(p, "evaluation.minSamplesPerMode", e.MinSamplesPerMode, 1, 1_000_000);
+            if (e.Samples >= 1 && e.MinSamplesPerMode > e.Samples)
+                p.Add($"evaluation.minSamplesPerMode: must not exceed evaluation.samples ({e.Samples}), got {e.MinSamplesPerMode}");
+        }
+
+        var c = spec.Checkpoint;
+        if (c is null) p.Add("checkpoint: is required");
+        else
+        {
+            Range(p, "checkpoint.every", c.Every, 1, 1_000_000_000);
+            Range(p, "checkpoint.keep", c.Keep, 1, 100);
+        }
+        return p;
+    }
+
+    private static void Network(List<string> p, string path, NetworkSpec? n)
+    {
+        if (n is null) { p.Add($"{path}: is required"); return; }
+        Range(p, $"{path}.width", n.Width, 1, 65536);
+        Range(p, $"{path}.depth", n.Depth, 0, 64);
+        OneOf(p, $"{path}.activation", n.Activation, Activations);
+    }
+
+    private static void Range(List<string> p, string path, long value, long min, long max)
+    {
+        if (value < min || value > max) p.Add($"{path}: must be between {min} and {max}, got {value}");
+    }
+
+    private static void Positive(List<string> p, string path, double value, double max)
+    {
+        if (!(value > 0 && value <= max)) p.Add($"{path}: must be greater than 0 and at most {Show(max)}, got {Show(value)}");
+    }
+
+    private static void HalfOpen(List<string> p, string path, double value, double min, double maxExclusive)
+    {
+        if (!(value >= min && value < maxExclusive)) p.Add($"{path}: must be in [{Show(min)}, {Show(maxExclusive)}), got {Show(value)}");
+    }
+
+    private static void OneOf(List<string> p, string path, string? value, string[] allowed)
+    {
+        if (value is null || !allowed.Contains(value)) p.Add($"{path}: must be one of {string.Join(", ", allowed)}, got '{value}'");
+    }
+
+    private static string Show(double v) => v.ToString("G", CultureInfo.InvariantCulture);
+}

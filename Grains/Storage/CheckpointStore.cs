@@ -1,0 +1,155 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Workers;
+
+namespace GanCluster.Grains.Storage;
+
+/// <summary>Ties the generator's and the discriminator's files of one checkpoint together; written last.</summary>
+public sealed record CheckpointManifest(string MemberId, long Step, CheckpointFile Generator, CheckpointFile Discriminator, DateTimeOffset CreatedAt);
+
+/// <summary>A member's entry in the store's index, so that a restarted silo can find the members to resume.</summary>
+public sealed record MemberRecord(string MemberId, MemberState State, DateTimeOffset UpdatedAt);
+
+/// <summary>Durable storage for checkpoints: files written atomically, verified by SHA-256 when read.</summary>
+public interface ICheckpointStore
+{
+    Task<CheckpointFile> WritePartAsync(string memberId, long step, string part, byte[] bytes);
+    /// <summary>Reads a part back; throws <see cref="InvalidDataException"/> if it is missing, torn or corrupt.</summary>
+    Task<byte[]> ReadPartAsync(CheckpointFile file);
+    Task WriteManifestAsync(CheckpointManifest manifest);
+    /// <summary>Complete checkpoints of a member, newest first.</summary>
+    Task<IReadOnlyList<CheckpointManifest>> ListManifestsAsync(string memberId);
+    Task PruneAsync(string memberId, int keep);
+    Task WriteMemberRecordAsync(MemberRecord record);
+    Task<IReadOnlyList<MemberRecord>> ListMemberRecordsAsync();
+}
+
+/// <summary>The embedded default: files under a data directory (Gan:DataDirectory).</summary>
+public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private readonly string root = Path.GetFullPath(dataDirectory);
+
+    public string Root => root;
+
+    private string MemberDirectory(string memberId) => Path.Combine(root, "members", SafeName(memberId));
+
+    private static string StepDirectoryName(long step) => $"step-{step:D10}";
+
+    public async Task<CheckpointFile> WritePartAsync(string memberId, long step, string part, byte[] bytes)
+    {
+        string path = Path.Combine(MemberDirectory(memberId), "checkpoints", StepDirectoryName(step), SafeName(part) + ".bin");
+        await AtomicFile.WriteAsync(path, bytes);
+        return new CheckpointFile(path, step, bytes.LongLength, Convert.ToHexString(SHA256.HashData(bytes)));
+    }
+
+    public async Task<byte[]> ReadPartAsync(CheckpointFile file)
+    {
+        if (!File.Exists(file.Path)) throw new InvalidDataException($"checkpoint file {file.Path} is missing");
+        var bytes = await File.ReadAllBytesAsync(file.Path);
+        if (bytes.LongLength != file.Bytes)
+            throw new InvalidDataException($"checkpoint file {file.Path} has {bytes.LongLength} bytes, expected {file.Bytes} (torn write?)");
+        string sha = Convert.ToHexString(SHA256.HashData(bytes));
+        if (!string.Equals(sha, file.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"checkpoint file {file.Path} fails its SHA-256 check (corrupt)");
+        return bytes;
+    }
+
+    public Task WriteManifestAsync(CheckpointManifest manifest)
+    {
+        string path = Path.Combine(MemberDirectory(manifest.MemberId), "checkpoints", StepDirectoryName(manifest.Step), "manifest.json");
+        return AtomicFile.WriteAsync(path, JsonSerializer.SerializeToUtf8Bytes(manifest, Json));
+    }
+
+    public async Task<IReadOnlyList<CheckpointManifest>> ListManifestsAsync(string memberId)
+    {
+        string dir = Path.Combine(MemberDirectory(memberId), "checkpoints");
+        if (!Directory.Exists(dir)) return [];
+        var manifests = new List<CheckpointManifest>();
+        foreach (var stepDir in Directory.GetDirectories(dir, "step-*").OrderDescending(StringComparer.Ordinal))
+        {
+            string path = Path.Combine(stepDir, "manifest.json");
+            if (!File.Exists(path)) continue; // a checkpoint whose manifest never landed is incomplete
+            try
+            {
+                var manifest = JsonSerializer.Deserialize<CheckpointManifest>(await File.ReadAllBytesAsync(path), Json);
+                if (manifest is not null) manifests.Add(manifest);
+            }
+            catch (JsonException)
+            {
+                // A manifest that does not parse is skipped; the previous checkpoint is used instead.
+            }
+        }
+        return manifests;
+    }
+
+    public Task PruneAsync(string memberId, int keep)
+    {
+        string dir = Path.Combine(MemberDirectory(memberId), "checkpoints");
+        if (!Directory.Exists(dir)) return Task.CompletedTask;
+        var complete = Directory.GetDirectories(dir, "step-*")
+            .Where(d => File.Exists(Path.Combine(d, "manifest.json")))
+            .OrderDescending(StringComparer.Ordinal).ToList();
+        if (complete.Count == 0) return Task.CompletedTask;
+        string oldestKept = complete[Math.Min(keep, complete.Count) - 1];
+        foreach (var d in Directory.GetDirectories(dir, "step-*"))
+        {
+            // Older than the oldest kept: complete ones beyond `keep`, and incomplete leftovers of crashes.
+            if (string.CompareOrdinal(Path.GetFileName(d), Path.GetFileName(oldestKept)) < 0)
+                Directory.Delete(d, recursive: true);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task WriteMemberRecordAsync(MemberRecord record)
+    {
+        string path = Path.Combine(MemberDirectory(record.MemberId), "member.json");
+        return AtomicFile.WriteAsync(path, JsonSerializer.SerializeToUtf8Bytes(record, Json));
+    }
+
+    public async Task<IReadOnlyList<MemberRecord>> ListMemberRecordsAsync()
+    {
+        string dir = Path.Combine(root, "members");
+        if (!Directory.Exists(dir)) return [];
+        var records = new List<MemberRecord>();
+        foreach (var memberDir in Directory.GetDirectories(dir))
+        {
+            string path = Path.Combine(memberDir, "member.json");
+            if (!File.Exists(path)) continue;
+            try
+            {
+                var record = JsonSerializer.Deserialize<MemberRecord>(await File.ReadAllBytesAsync(path), Json);
+                if (record is not null) records.Add(record);
+            }
+            catch (JsonException) { }
+        }
+        return records;
+    }
+
+    /// <summary>Member ids and part names become path segments: refuse anything that could escape the store.</summary>
+    public static string SafeName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > 200 || name is "." or ".." ||
+            name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            throw new ArgumentException($"'{name}' is not a valid member or part name (letters, digits, '-', '_', '.')");
+        return name;
+    }
+}
+
+internal static class AtomicFile
+{
+    /// <summary>Write to a temporary file, flush to disk, then rename over the target: readers never see a torn file.</summary>
+    public static async Task WriteAsync(string path, byte[] bytes)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        string temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+        {
+            await stream.WriteAsync(bytes);
+            await stream.FlushAsync();
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

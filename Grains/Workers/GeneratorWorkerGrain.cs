@@ -1,0 +1,55 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Contracts.Workers;
+using GanCluster.Grains.Compute;
+using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Gan.Training;
+using GanCluster.Grains.Storage;
+using static TorchSharp.torch;
+
+namespace GanCluster.Grains.Workers;
+
+public sealed class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore store)
+    : NetworkWorkerGrain<GeneratorModel>(compute, store), IGeneratorWorkerGrain
+{
+    protected override string Role => "generator";
+    protected override GeneratorModel Build(GanSpec spec, MixtureDataset data, Device device) => new(spec, data.Dimension, device);
+    protected override long StepOf(GeneratorModel model) => model.Step;
+    protected override void Save(GeneratorModel model, BinaryWriter writer) => model.Save(writer);
+    protected override void Load(GeneratorModel model, BinaryReader reader) => model.Load(reader);
+    protected override byte[] WeightsOf(GeneratorModel model) => model.WeightBytes();
+
+    public async ValueTask<GeneratorBatch> SampleAsync(long step, int discriminatorSteps)
+    {
+        var model = Ready(step);
+        return await Compute.RunAsync(() =>
+        {
+            var (forD, forG) = model.Sample(discriminatorSteps);
+            using (forD)
+            using (forG)
+                return new GeneratorBatch(TensorMessages.ToMessage(forD), TensorMessages.ToMessage(forG));
+        });
+    }
+
+    public async ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient)
+    {
+        var model = Ready(step);
+        if (!model.HasPendingBatch) throw new WorkerNotReadyException($"the generator of {MemberId} has no sampled batch at step {step}");
+        return await Compute.RunAsync(() =>
+        {
+            using var grad = TensorMessages.ToTensor(gradient, Device);
+            double norm = model.ApplyGradient(grad);
+            return new GeneratorStepResult(model.Step, norm);
+        });
+    }
+
+    public async ValueTask<TensorMessage> SampleForEvaluationAsync(int count)
+    {
+        var model = Model ?? throw new WorkerNotReadyException($"the generator of {MemberId} holds no network");
+        return await Compute.RunAsync(() =>
+        {
+            using var samples = model.SampleForEvaluation(count);
+            return TensorMessages.ToMessage(samples);
+        });
+    }
+}

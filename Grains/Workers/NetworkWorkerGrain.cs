@@ -1,0 +1,109 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Workers;
+using GanCluster.Grains.Compute;
+using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Specs;
+using GanCluster.Grains.Storage;
+using static TorchSharp.torch;
+
+namespace GanCluster.Grains.Workers;
+
+/// <summary>
+/// What the generator and discriminator workers share: one network built from the member's spec on a device, its
+/// state saved to and restored from the checkpoint store, all torch work on <see cref="TorchCompute"/>'s threads.
+/// A grain turn never runs two calls at once, so one worker is never stepped concurrently.
+/// </summary>
+public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpointStore store) : Grain
+    where TModel : class, IDisposable
+{
+    protected TorchCompute Compute { get; } = compute;
+    protected TModel? Model { get; private set; }
+    protected Device Device { get; private set; } = CPU;
+    protected string MemberId => this.GetPrimaryKeyString();
+
+    /// <summary>"generator" or "discriminator": the checkpoint part name.</summary>
+    protected abstract string Role { get; }
+    protected abstract TModel Build(GanSpec spec, MixtureDataset data, Device device);
+    protected abstract long StepOf(TModel model);
+    protected abstract void Save(TModel model, BinaryWriter writer);
+    protected abstract void Load(TModel model, BinaryReader reader);
+    protected abstract byte[] WeightsOf(TModel model);
+
+    public async ValueTask<long> PrepareAsync(WorkerSetup setup)
+    {
+        if (setup.MemberId != MemberId) throw new ArgumentException($"setup for member {setup.MemberId} sent to the {Role} of {MemberId}");
+        SpecValidator.ThrowIfInvalid(setup.Spec);
+        var device = Compute.ResolveDevice(setup.Spec.Device);
+        byte[]? state = setup.ResumeFrom is null ? null : await store.ReadPartAsync(setup.ResumeFrom);
+        var model = await Compute.RunAsync(() =>
+        {
+            var built = Build(setup.Spec, MixtureDataset.FromSpec(setup.Spec.Data), device);
+            try
+            {
+                if (state is not null)
+                {
+                    using var reader = new BinaryReader(new MemoryStream(state));
+                    Load(built, reader);
+                }
+                return built;
+            }
+            catch
+            {
+                built.Dispose();
+                throw;
+            }
+        });
+        if (setup.ResumeFrom is not null && StepOf(model) != setup.ResumeFrom.Step)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"{Role} checkpoint {setup.ResumeFrom.Path} holds step {StepOf(model)}, its manifest says {setup.ResumeFrom.Step}");
+        }
+        Model?.Dispose();
+        Model = model;
+        Device = device;
+        return StepOf(model);
+    }
+
+    /// <summary>The model, if it stands at the coordinator's step; otherwise the coordinator must reload us.</summary>
+    protected TModel Ready(long step)
+    {
+        var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network (fresh activation)");
+        long at = StepOf(model);
+        if (at != step) throw new WorkerNotReadyException($"the {Role} of {MemberId} is at step {at}, the coordinator at {step}");
+        return model;
+    }
+
+    public async ValueTask<CheckpointFile> CheckpointAsync(long step)
+    {
+        var model = Ready(step);
+        var bytes = await Compute.RunAsync(() =>
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                Save(model, writer);
+            return stream.ToArray();
+        });
+        return await store.WritePartAsync(MemberId, step, Role, bytes);
+    }
+
+    public async ValueTask<byte[]> ExportWeightsAsync()
+    {
+        var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network");
+        return await Compute.RunAsync(() => WeightsOf(model));
+    }
+
+    public ValueTask ReleaseAsync()
+    {
+        Model?.Dispose();
+        Model = null;
+        DeactivateOnIdle();
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Model?.Dispose();
+        Model = null;
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+}

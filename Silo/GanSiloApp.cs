@@ -1,0 +1,57 @@
+using GanCluster.Grains.Hosting;
+using GanCluster.Grains.Telemetry;
+using OpenTelemetry.Metrics;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace GanCluster.Silo;
+
+public static class GanSiloApp
+{
+    /// <summary>The default /metrics and /health address: loopback only, on the port Prometheus exporters use.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:9464";
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddGanSilo();
+        var app = builder.Build();
+        app.MapGanEndpoints();
+        return app;
+    }
+
+    public static WebApplicationBuilder AddGanSilo(this WebApplicationBuilder builder)
+    {
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+            builder.WebHost.UseUrls(DefaultUrl);
+        builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
+        builder.UseOrleans(silo => silo.AddGanCluster(builder.Configuration));
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
+        builder.Services.AddHealthChecks();
+        return builder;
+    }
+
+    public static WebApplication MapGanEndpoints(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint();
+        app.MapHealthChecks("/health");
+        return app;
+    }
+
+    /// <summary>Human-readable console by default; compact JSON with Gan:Logging:Format=json; levels from Serilog:MinimumLevel.</summary>
+    public static LoggerConfiguration ConfigureGanLogging(this LoggerConfiguration logger, IConfiguration configuration)
+    {
+        logger.ReadFrom.Configuration(configuration)
+            .MinimumLevel.Override("Microsoft.AspNetCore", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext();
+        if (string.Equals(configuration["Gan:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
+            logger.WriteTo.Console(new CompactJsonFormatter());
+        else
+            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        return logger;
+    }
+}
