@@ -25,7 +25,7 @@ public static class GanSiloApp
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
             builder.WebHost.UseUrls(DefaultUrl);
         builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
-        builder.UseOrleans(silo => silo.AddGanCluster(builder.Configuration));
+        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()

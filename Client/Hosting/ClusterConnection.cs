@@ -46,7 +46,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             .Enrich.FromLogContext()
             .WriteTo.File(logFile, outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}")
             .CreateLogger(), dispose: true);
-        builder.UseOrleans(silo => silo.AddGanCluster(builder.Configuration));
+        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
         return new ClusterConnection(host, "embedded silo");

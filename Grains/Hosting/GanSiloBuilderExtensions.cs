@@ -26,18 +26,22 @@ public sealed class GanSiloOptions
 
 public static class GanSiloBuilderExtensions
 {
+    /// <summary>The embedded default: a one-machine cluster on loopback, no external service.</summary>
+    public static ISiloBuilder UseGanLocalhostClustering(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var options = Options(configuration);
+        if (options.SiloPort is < 1 or > 65535) throw Invalid($"Gan:SiloPort must be a TCP port, got {options.SiloPort}");
+        if (options.GatewayPort is < 0 or > 65535) throw Invalid($"Gan:GatewayPort must be a TCP port or 0 (no gateway), got {options.GatewayPort}");
+        return silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+    }
+
     /// <summary>
-    /// Everything a GanCluster silo needs: the grains' services (compute threads, checkpoint store, metrics), the
-    /// "gan-store" grain storage and, in the embedded default, localhost clustering.
+    /// Everything a GanCluster silo needs whatever its clustering: the grains' services (compute threads, checkpoint
+    /// store, metrics), the "gan-store" grain storage, and the resumption of interrupted members at start-up.
     /// </summary>
     public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
     {
-        var options = configuration.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
-        if (options.SiloPort is < 1 or > 65535) throw new OptionsValidationException(GanSiloOptions.Section, typeof(GanSiloOptions), [$"Gan:SiloPort must be a TCP port, got {options.SiloPort}"]);
-        if (options.GatewayPort is < 0 or > 65535) throw new OptionsValidationException(GanSiloOptions.Section, typeof(GanSiloOptions), [$"Gan:GatewayPort must be a TCP port or 0 (no gateway), got {options.GatewayPort}"]);
-        string dataDirectory = Path.GetFullPath(options.DataDirectory);
-
-        silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+        string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
         silo.Services.AddMetrics();
@@ -47,4 +51,10 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
         return silo;
     }
+
+    private static GanSiloOptions Options(IConfiguration configuration) =>
+        configuration.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
+
+    private static OptionsValidationException Invalid(string message) =>
+        new(GanSiloOptions.Section, typeof(GanSiloOptions), [message]);
 }

@@ -1,0 +1,50 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Grains.Gan.Data;
+using static TorchSharp.torch;
+
+namespace GanCluster.Grains.Gan.Training;
+
+/// <summary>
+/// The yardstick: the same GAN and schedule as a member, in one process with no Orleans and no tensor messages.
+/// The cluster is measured against it (speed) and compared with it (bit-identical weights).
+/// </summary>
+public sealed class ReferenceLoop : IDisposable
+{
+    public ReferenceLoop(GanSpec spec, Device? device = null)
+    {
+        var d = device ?? CPU;
+        var data = MixtureDataset.FromSpec(spec.Data);
+        Generator = new GeneratorModel(spec, data.Dimension, d);
+        Discriminator = new DiscriminatorModel(spec, data, d);
+        Spec = spec;
+    }
+
+    public GanSpec Spec { get; }
+    public GeneratorModel Generator { get; }
+    public DiscriminatorModel Discriminator { get; }
+
+    /// <summary>One schedule step: k D steps, then one G step through D's input gradient. Returns D's statistics.</summary>
+    public DiscriminatorStep Step()
+    {
+        var (forD, forG) = Generator.Sample(Spec.Training.DStepsPerGStep);
+        using (forD)
+        using (forG)
+        {
+            var result = Discriminator.Train(forD, forG);
+            using (result.GeneratorGradient)
+                Generator.ApplyGradient(result.GeneratorGradient);
+            return result;
+        }
+    }
+
+    public void Run(long steps)
+    {
+        for (long i = 0; i < steps; i++) Step();
+    }
+
+    public void Dispose()
+    {
+        Generator.Dispose();
+        Discriminator.Dispose();
+    }
+}

@@ -1,0 +1,46 @@
+using GanCluster.Grains.Hosting;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace GanCluster.Tests.Support;
+
+/// <summary>Orleans' in-process test cluster with the GanCluster grains and a temporary data directory.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    private readonly TempDirectory data = new();
+
+    public TestCluster Cluster { get; private set; } = null!;
+    public string DataDirectory => data.Path;
+    public IClusterClient Client => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(1);
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gan:DataDirectory"] = data.Path,
+            ["Gan:Compute:Threads"] = "2",
+        }));
+        builder.AddSiloBuilderConfigurator<GanSiloConfigurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        data.Dispose();
+    }
+
+    private sealed class GanSiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddGanCluster(siloBuilder.Configuration);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
