@@ -1,0 +1,61 @@
+using ClientProgram = GanCluster.Client.Program;
+using GanCluster.Tests.Support;
+
+namespace GanCluster.Tests.Specs;
+
+/// <summary>The client refuses bad input before it starts a silo or activates a grain.</summary>
+[Collection(ConsoleCollection.Name)]
+public class ClientCommandTests
+{
+    private static async Task<(int Code, string Error)> RunAsync(params string[] args)
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try { return (await ClientProgram.Main(args), error.ToString()); }
+        finally { Console.SetError(previous); }
+    }
+
+    [Fact]
+    public async Task An_invalid_spec_exits_with_code_2_naming_the_field_and_starts_nothing()
+    {
+        using var dir = new TempDirectory();
+        string outDir = Path.Combine(dir.Path, "out");
+        string dataDir = Path.Combine(dir.Path, "data");
+        var (code, error) = await RunAsync("run", Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json"),
+            "--set", "training.batchSize=0", "--out", outDir, "--data", dataDir);
+        Assert.Equal(2, code);
+        Assert.Contains("training.batchSize: must be between 1 and 65536, got 0", error);
+        Assert.False(Directory.Exists(outDir), "no output directory for a refused spec");
+        Assert.False(Directory.Exists(dataDir), "no silo started (its data directory would exist)");
+    }
+
+    [Theory]
+    [InlineData(new[] { "run" }, "run needs exactly one SPEC file")]
+    [InlineData(new[] { "train", "x.json" }, "unknown command 'train'")]
+    [InlineData(new[] { "run", "x.json", "--bogus", "1" }, "unknown option --bogus")]
+    [InlineData(new[] { "run", "/nonexistent/spec.json" }, "spec file '/nonexistent/spec.json' does not exist")]
+    [InlineData(new[] { "run", "x.json", "--out" }, "--out needs a value")]
+    public async Task Bad_usage_exits_with_code_2_and_says_why(string[] args, string expected)
+    {
+        var (code, error) = await RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public async Task An_unreachable_cluster_is_a_clear_error_with_code_3_within_seconds()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, error) = await RunAsync("run", Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json"), "--cluster", "127.0.0.1:1", "--out", Path.Combine(Path.GetTempPath(), "gancluster-unreachable"));
+        Assert.Equal(3, code);
+        Assert.Contains("cannot reach a GanCluster gateway at 127.0.0.1:1", error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ConsoleCollection
+{
+    public const string Name = "console";
+}
