@@ -42,7 +42,7 @@ public static class RunCommand
             string? gateway = line.Option("--cluster");
             await using var cluster = gateway is null
                 ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
-                : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None);
+                : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
             Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
             Console.WriteLine($"output: {outDir}");
 

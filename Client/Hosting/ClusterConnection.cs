@@ -4,6 +4,7 @@ using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 using Serilog;
 
 namespace GanCluster.Client.Hosting;
@@ -53,12 +54,18 @@ public sealed class ClusterConnection : IAsyncDisposable
     }
 
     /// <summary>Connects to a running cluster's gateway; fails within <paramref name="timeout"/> with a clear message.</summary>
-    public static async Task<ClusterConnection> ConnectAsync(string gateway, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<ClusterConnection> ConnectAsync(string gateway, TimeSpan timeout, CancellationToken cancellationToken, IConfiguration? configuration = null)
     {
         var endpoint = ParseEndpoint(gateway);
+        var options = configuration?.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Error().WriteTo.Console().CreateLogger(), dispose: true);
-        builder.UseOrleansClient(client => client.UseStaticClustering(endpoint));
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(endpoint);
+            // A client joins only a cluster with its cluster and service ids (Gan:ClusterId, Gan:ServiceId).
+            client.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
+        });
         var host = builder.Build();
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutSource.CancelAfter(timeout);

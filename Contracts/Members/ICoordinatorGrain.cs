@@ -15,6 +15,8 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [Alias("Resume")] ValueTask<MemberStatus> ResumeAsync();
     /// <summary>Stops for good, leaving a checkpoint at the current step.</summary>
     [Alias("Cancel")] ValueTask<MemberStatus> CancelAsync();
+    /// <summary>Checkpoints and stops the loop without changing the member's state, then deactivates (silo shutdown).</summary>
+    [Alias("Suspend")] ValueTask SuspendAsync();
     [Alias("Subscribe")] ValueTask SubscribeAsync(IMemberObserver observer);
     [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(IMemberObserver observer);
 }

@@ -48,6 +48,7 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddSingleton<GanMetrics>();
         silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
         silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
+        silo.Services.AddSingleton<LocalMembers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
         return silo;
     }

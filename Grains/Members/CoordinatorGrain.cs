@@ -22,6 +22,7 @@ public sealed class CoordinatorGrain(
     [PersistentState("member", GanStorage.Name)] IPersistentState<CoordinatorState> state,
     ICheckpointStore store,
     GanMetrics metrics,
+    LocalMembers members,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
@@ -29,7 +30,7 @@ public sealed class CoordinatorGrain(
 
     private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private Task? loop;
-    private bool pauseRequested, cancelRequested, stopForDeactivation;
+    private bool pauseRequested, cancelRequested, suspendRequested;
     private TaskCompletionSource? resumeSignal;
     private TaskCompletionSource? pausedSignal;
 
@@ -68,15 +69,27 @@ public sealed class CoordinatorGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (loop is { IsCompleted: false })
-        {
-            // Shutdown or collection while training: checkpoint where we are, stay "Running" so that the next
-            // activation resumes.
-            stopForDeactivation = true;
-            resumeSignal?.TrySetResult();
-            await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
-        }
+        await SuspendLoopAsync(cancellationToken);
+        members.Remove(MemberId);
         metrics.Forget(MemberId);
+    }
+
+    public async ValueTask SuspendAsync()
+    {
+        await SuspendLoopAsync(CancellationToken.None);
+        DeactivateOnIdle();
+    }
+
+    /// <summary>
+    /// Shutdown or collection while training: checkpoint where we are and stop, keeping the persisted state
+    /// (Running or Paused) so that the next activation carries on.
+    /// </summary>
+    private async Task SuspendLoopAsync(CancellationToken cancellationToken)
+    {
+        if (loop is not { IsCompleted: false }) return;
+        suspendRequested = true;
+        resumeSignal?.TrySetResult();
+        await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
     }
 
     public async ValueTask<MemberStatus> StartAsync(GanSpec spec)
@@ -132,16 +145,10 @@ public sealed class CoordinatorGrain(
         _ = Spec;
         if (live != MemberState.Paused) return Status();
         pauseRequested = false;
-        if (loop is { IsCompleted: false })
-        {
-            resumeSignal?.TrySetResult();
-        }
-        else
-        {
-            // Paused and then deactivated: the loop is gone; resume it from the pause checkpoint.
-            await SetStateAsync(MemberState.Running);
-            StartLoop();
-        }
+        await SetStateAsync(MemberState.Running);
+        // Paused and then deactivated, the loop is gone: start it again from the pause checkpoint.
+        if (loop is { IsCompleted: false }) resumeSignal?.TrySetResult();
+        else StartLoop();
         return Status();
     }
 
@@ -183,7 +190,8 @@ public sealed class CoordinatorGrain(
 
     private void StartLoop()
     {
-        pauseRequested = cancelRequested = stopForDeactivation = false;
+        pauseRequested = cancelRequested = suspendRequested = false;
+        members.Add(MemberId);
         loop = RunAsync();
     }
 
@@ -204,7 +212,7 @@ public sealed class CoordinatorGrain(
             DelayDeactivation(KeepAlive);
             PublishNow();
 
-            while (step < total && !cancelRequested && !stopForDeactivation)
+            while (step < total && !cancelRequested && !suspendRequested)
             {
                 if (pauseRequested)
                 {
@@ -259,9 +267,9 @@ public sealed class CoordinatorGrain(
             }
             metrics.StepsCompleted(MemberId, step - stepAtPublish);
 
-            if (stopForDeactivation)
+            if (suspendRequested)
             {
-                await CheckpointAsync();
+                if (state.State.LastCheckpoint?.Step != step) await CheckpointAsync();
                 return;
             }
             if (step >= total)
@@ -275,6 +283,11 @@ public sealed class CoordinatorGrain(
                 await FinishAsync(MemberState.Cancelled);
             }
         }
+        catch (Exception e) when (suspendRequested)
+        {
+            // The workers may be going away with the silo; the last checkpoint stands and the member resumes from it.
+            Log.SuspendCheckpointFailed(logger, e, MemberId, step, state.State.LastCheckpoint?.Step ?? 0);
+        }
         catch (Exception e)
         {
             Log.MemberFailed(logger, e, MemberId, step);
@@ -283,6 +296,7 @@ public sealed class CoordinatorGrain(
         }
         finally
         {
+            members.Remove(MemberId);
             pausedSignal?.TrySetResult();
             PublishNow();
         }
@@ -297,7 +311,6 @@ public sealed class CoordinatorGrain(
         pausedSignal = null;
         await resumeSignal.Task;
         resumeSignal = null;
-        if (!cancelRequested && !stopForDeactivation) await SetStateAsync(MemberState.Running);
     }
 
     /// <summary>Builds both workers, from the newest usable checkpoint if there is one.</summary>

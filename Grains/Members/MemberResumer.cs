@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using GanCluster.Contracts.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
@@ -5,15 +6,25 @@ using Microsoft.Extensions.Logging;
 
 namespace GanCluster.Grains.Members;
 
+/// <summary>The members whose coordinator loop runs on this silo.</summary>
+public sealed class LocalMembers
+{
+    private readonly ConcurrentDictionary<string, byte> ids = new();
+    public void Add(string memberId) => ids[memberId] = 0;
+    public void Remove(string memberId) => ids.TryRemove(memberId, out _);
+    public IReadOnlyCollection<string> Ids => ids.Keys.ToArray();
+}
+
 /// <summary>
-/// When a silo becomes active, wakes the coordinators of members that were training when the cluster last stopped;
-/// each resumes from its last checkpoint on activation.
+/// Members across silo restarts. Start: wakes the coordinators of members that were training when the cluster last
+/// stopped (each resumes from its last checkpoint on activation). Stop: before grains are torn down, asks this
+/// silo's training members to checkpoint and stop, while their workers are still alive.
 /// </summary>
-internal sealed class MemberResumer(ICheckpointStore store, IGrainFactory grains, ILogger<MemberResumer> logger)
+internal sealed class MemberResumer(ICheckpointStore store, IGrainFactory grains, LocalMembers local, ILogger<MemberResumer> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(MemberResumer), ServiceLifecycleStage.Active, OnActiveAsync, _ => Task.CompletedTask);
+        lifecycle.Subscribe(nameof(MemberResumer), ServiceLifecycleStage.Active, OnActiveAsync, OnStoppingAsync);
 
     private Task OnActiveAsync(CancellationToken cancellationToken)
     {
@@ -35,5 +46,18 @@ internal sealed class MemberResumer(ICheckpointStore store, IGrainFactory grains
             }
         }, CancellationToken.None);
         return Task.CompletedTask;
+    }
+
+    private async Task OnStoppingAsync(CancellationToken cancellationToken)
+    {
+        var ids = local.Ids;
+        if (ids.Count == 0) return;
+        Log.SuspendingMembers(logger, ids.Count);
+        var suspensions = ids.Select(async id =>
+        {
+            try { await grains.GetGrain<ICoordinatorGrain>(id).SuspendAsync().AsTask().WaitAsync(cancellationToken); }
+            catch (Exception e) { Log.SuspendCheckpointFailed(logger, e, id, -1, -1); }
+        });
+        await Task.WhenAll(suspensions);
     }
 }

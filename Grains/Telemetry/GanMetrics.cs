@@ -22,8 +22,10 @@ public sealed class GanMetrics : IDisposable
     {
         meter = meterFactory.Create(MeterName);
         steps = meter.CreateCounter<long>("gan.member.steps", "{step}", "G steps completed by a member (each after its k D steps)");
-        stepDuration = meter.CreateHistogram<double>("gan.member.step.duration", "s", "Wall time of one schedule step (k D steps and one G step) seen by the coordinator");
-        checkpointDuration = meter.CreateHistogram<double>("gan.member.checkpoint.duration", "s", "Wall time to write one checkpoint of a member (both workers and the manifest)");
+        stepDuration = meter.CreateHistogram("gan.member.step.duration", "s", "Wall time of one schedule step (k D steps and one G step) seen by the coordinator",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5] });
+        checkpointDuration = meter.CreateHistogram("gan.member.checkpoint.duration", "s", "Wall time to write one checkpoint of a member (both workers and the manifest)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
         Gauge("gan.member.step", "{step}", "Current step of a member", s => s.Step);
         Gauge("gan.member.d_loss", "1", "Discriminator loss, averaged over the last curve interval", s => s.Latest?.DLoss);
         Gauge("gan.member.g_loss", "1", "Generator loss, averaged over the last curve interval", s => s.Latest?.GLoss);

@@ -32,6 +32,12 @@ public static partial class Log
     [LoggerMessage(9, LogLevel.Warning, "Member {MemberId}: checkpoint at step {Step} is unusable ({Reason}); trying an older one")]
     public static partial void CheckpointUnusable(ILogger logger, string memberId, long step, string reason);
 
+    [LoggerMessage(11, LogLevel.Warning, "Member {MemberId}: no checkpoint at step {Step} while suspending; it will resume from step {CheckpointStep}")]
+    public static partial void SuspendCheckpointFailed(ILogger logger, Exception exception, string memberId, long step, long checkpointStep);
+
+    [LoggerMessage(12, LogLevel.Information, "Silo stopping: suspending {Count} training members (each checkpoints first)")]
+    public static partial void SuspendingMembers(ILogger logger, int count);
+
     [LoggerMessage(10, LogLevel.Information, "Resuming member {MemberId} after a silo start")]
     public static partial void ResumingMember(ILogger logger, string memberId);
 }

@@ -1,0 +1,91 @@
+using GanCluster.Client.Hosting;
+using GanCluster.Contracts.Members;
+using GanCluster.Grains.Gan.Training;
+using GanCluster.Grains.Storage;
+using GanCluster.Tests.Support;
+
+namespace GanCluster.Tests.Processes;
+
+/// <summary>Real silo processes on loopback: a SIGKILL mid-training, a restart, and a Prometheus scrape.</summary>
+[Collection(ProcessCollection.Name)]
+public class SiloProcessTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    [Fact]
+    public async Task A_member_whose_silo_is_killed_resumes_from_its_last_checkpoint_after_restart_with_identical_weights()
+    {
+        using var data = new TempDirectory();
+        var spec = TestSpecs.SmallRing(steps: 2000) with { Checkpoint = new() { Every = 250, Keep = 20 } };
+        long killedAt, checkpointAtKill;
+        int gatewayPort = SiloProcess.FreePort(), siloPort = SiloProcess.FreePort();
+        await using (var silo = await SiloProcess.StartAsync(data.Path, gatewayPort, siloPort))
+        {
+            await using var client = await ClusterConnection.ConnectAsync(silo.Gateway, TimeSpan.FromSeconds(20), CancellationToken.None);
+            var member = client.Client.GetGrain<ICoordinatorGrain>("killed");
+            await member.StartAsync(spec);
+            var status = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.CheckpointStep >= 500 || s.State.IsFinished(), Timeout, "a checkpoint at step 500");
+            Assert.Equal(MemberState.Running, status.State);
+            silo.Kill();
+            killedAt = status.Step;
+            checkpointAtKill = status.CheckpointStep;
+        }
+
+        await using (var silo = await SiloProcess.StartAsync(data.Path, gatewayPort, siloPort))
+        {
+            await using var client = await ClusterConnection.ConnectAsync(silo.Gateway, TimeSpan.FromSeconds(20), CancellationToken.None);
+            var member = client.Client.GetGrain<ICoordinatorGrain>("killed");
+            var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the resumed member to finish");
+            Assert.Equal(MemberState.Completed, done.State);
+            Assert.Equal(2000, done.Step);
+            Assert.Contains("Resuming member killed", silo.Output);
+            Assert.Contains($"Member killed starts at step {checkpointAtKill}", silo.Output.Replace("\"", ""));
+        }
+
+        // The resumed run ends exactly where an uninterrupted single-process run of the same seed ends.
+        var final = (await new FileCheckpointStore(data.Path).ListManifestsAsync("killed"))[0];
+        Assert.Equal(2000, final.Step);
+        using var reference = new ReferenceLoop(spec);
+        reference.Run(2000);
+        using var g = new GeneratorModel(spec, 2, TorchSharp.torch.CPU);
+        using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
+        Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
+        Assert.True(killedAt >= checkpointAtKill);
+    }
+
+    [Fact]
+    public async Task The_metrics_endpoint_of_a_training_silo_exposes_the_GAN_instruments_with_units_and_descriptions()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path);
+        await using var client = await ClusterConnection.ConnectAsync(silo.Gateway, TimeSpan.FromSeconds(20), CancellationToken.None);
+        var member = client.Client.GetGrain<ICoordinatorGrain>("scraped");
+        await member.StartAsync(TestSpecs.SmallRing(steps: 1_000_000) with { Evaluation = new() { Every = 100, Samples = 500, MinSamplesPerMode = 10 }, Checkpoint = new() { Every = 100 } });
+        await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.Evaluation is not null, Timeout, "a first evaluation");
+        await Task.Delay(600);
+
+        string text = await silo.ScrapeAsync();
+        foreach (var name in new[]
+                 {
+                     "gan_member_steps_total", "gan_member_step", "gan_member_d_loss", "gan_member_g_loss", "gan_member_d_real",
+                     "gan_member_d_fake", "gan_member_modes_covered", "gan_member_high_quality_fraction",
+                     "gan_member_steps_per_second", "gan_member_step_duration_seconds_bucket", "gan_member_checkpoint_duration_seconds_count",
+                 })
+        {
+            Assert.Contains($"\n{name}{{", "\n" + text);
+        }
+        Assert.Contains("# HELP gan_member_d_real Mean D(x) on real samples", text);
+        Assert.Contains("# TYPE gan_member_steps_total counter", text);
+        Assert.Contains("member=\"scraped\"", text);
+        Assert.Contains("le=\"0.005\"", text); // step latency buckets in seconds, not milliseconds
+        Assert.Contains("# TYPE dotnet_gc_collections_total counter", text);
+        Assert.Contains("orleans_grains", text);
+        await member.CancelAsync();
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessCollection
+{
+    public const string Name = "processes";
+}
