@@ -17,6 +17,9 @@ public static class Program
               --cluster H:P   gateway of a running cluster instead of the embedded silo
               --member ID     member id (default <name>-<time>); re-using one resumes that member
               Ctrl+C stops cleanly: the member checkpoints, the report is written.
+          gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
+              Steps per second of the plain single-process TorchSharp loop and of one member through the
+              embedded silo's grains, side by side.
           gancluster validate SPEC [--set PATH=VALUE]...
               Checks a spec and prints it with every default filled in.
 
@@ -37,6 +40,7 @@ public static class Program
             {
                 "run" => await RunCommand.ExecuteAsync(line),
                 "validate" => ValidateCommand(line),
+                "bench" => await BenchCommand.ExecuteAsync(line),
                 _ => throw new UsageException($"unknown command '{line.Verb}'"),
             };
         }
