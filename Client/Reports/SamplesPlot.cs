@@ -114,7 +114,6 @@ public static class SamplesPlot
         if (modes.Length > 0 && finite.Length > 0 && double.IsFinite(std) && std > 0)
         {
             double r2 = 9 * std * std;
-            var hitModes = new HashSet<int>();
             int good = 0;
             foreach (var s in finite)
             {
@@ -126,10 +125,9 @@ public static class SamplesPlot
                     double d2 = dx * dx + dy * dy;
                     if (d2 < bestD2) { bestD2 = d2; best = k; }
                 }
-                if (bestD2 <= r2) { good++; hitModes.Add(best); }
+                if (bestD2 <= r2) good++;
             }
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"{100.0 * good / finite.Length:0.0}% of samples within 3σ"));
-            parts.Add($"{hitModes.Count}/{modes.Length} modes with a sample within 3σ");
         }
         if (outside > 0) parts.Add($"{N(outside)} outside view");
         if (finite.Length < total) parts.Add($"{N(total - finite.Length)} NaN/∞ dropped");
