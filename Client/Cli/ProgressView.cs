@@ -38,7 +38,7 @@ public sealed class ProgressView : IMemberObserver
                 if (text.Length > width) text = text[..width];
                 Console.Write("\r" + text.PadRight(width));
             }
-            else if (DateTime.UtcNow - lastLine > TimeSpan.FromSeconds(5) || status.State.IsFinished())
+            else if (DateTime.UtcNow - lastLine > TimeSpan.FromSeconds(5) || (status.State.IsFinished() && !finished.Task.IsCompleted))
             {
                 Console.WriteLine(Format(status));
                 lastLine = DateTime.UtcNow;

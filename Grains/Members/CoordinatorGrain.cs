@@ -100,6 +100,12 @@ public sealed class CoordinatorGrain(
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
                 throw new InvalidOperationException($"member {MemberId} already exists with a different spec; choose another member id");
             if (live == MemberState.Running && loop is null) StartLoop();
+            // Starting a cancelled or paused member again carries on from its last checkpoint.
+            if (live is MemberState.Cancelled or MemberState.Paused && loop is not { IsCompleted: false })
+            {
+                await SetStateAsync(MemberState.Running);
+                StartLoop();
+            }
             return Status();
         }
         FileCheckpointStore.SafeName(MemberId);

@@ -28,7 +28,7 @@ public interface ICheckpointStore
 /// <summary>The embedded default: files under a data directory (Gan:DataDirectory).</summary>
 public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
     private readonly string root = Path.GetFullPath(dataDirectory);
 
     public string Root => root;

@@ -10,7 +10,7 @@ namespace GanCluster.Grains.Storage;
 /// </summary>
 public sealed class FileGrainStorage(string directory) : IGrainStorage
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false };
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
     private readonly string root = Path.GetFullPath(directory);
 
     private string PathFor(string stateName, GrainId grainId)

@@ -10,7 +10,9 @@ public static class TensorMessages
     {
         if (tensor.dtype != ScalarType.Float32)
             throw new ArgumentException($"only float32 tensors cross grain boundaries, got {tensor.dtype}");
-        using var host = tensor.detach().cpu().contiguous();
+        // Intermediate handles (detach, cpu, contiguous) are freed here, not left to the finalizer thread.
+        using var scope = NewDisposeScope();
+        var host = tensor.detach().cpu().contiguous();
         var values = host.data<float>().ToArray();
         return TensorMessage.FromFloats(values, host.shape.Select(d => checked((int)d)).ToArray());
     }

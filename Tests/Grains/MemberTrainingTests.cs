@@ -126,6 +126,31 @@ public class MemberTrainingTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_cancelled_member_started_again_carries_on_from_its_checkpoint_to_the_same_end()
+    {
+        var spec = TestSpecs.SmallRing(steps: 400, seed: 11) with { Checkpoint = new() { Every = 100, Keep = 10 } };
+        var straight = Member("restart-straight");
+        await straight.StartAsync(spec);
+        await FinishedAsync(straight);
+
+        var member = Member("restart-cancelled");
+        await member.StartAsync(spec);
+        await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 150, Timeout, "150 steps");
+        var cancelled = await member.CancelAsync();
+        Assert.Equal(MemberState.Cancelled, cancelled.State);
+        Assert.True(cancelled.Step < 400);
+
+        var restarted = await member.StartAsync(spec);
+        Assert.Equal(MemberState.Running, restarted.State);
+        var done = await FinishedAsync(member);
+        Assert.Equal(MemberState.Completed, done.State);
+        var a = (await CheckpointsOf("restart-straight"))[0];
+        var b = (await CheckpointsOf("restart-cancelled"))[0];
+        Assert.Equal(a.Generator.Sha256, b.Generator.Sha256);
+        Assert.Equal(a.Discriminator.Sha256, b.Discriminator.Sha256);
+    }
+
+    [Fact]
     public async Task Observers_receive_progress_until_the_end()
     {
         var view = new RecordingObserver();
