@@ -49,12 +49,7 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}\n\n{Usage}");
             return ExitCodes.BadInput;
         }
-        catch (SpecException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return ExitCodes.BadInput;
-        }
-        catch (ArgumentException e)
+        catch (ArgumentException e) // SpecException included
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;

@@ -70,26 +70,23 @@ public static class RunReport
                 ["discriminatorWidth"] = s.Model.Discriminator.Width,
                 ["discriminatorDepth"] = s.Model.Discriminator.Depth,
             },
-            ["metrics"] = e is null ? null : new JsonObject
-            {
-                ["modesCovered"] = e.ModesCovered,
-                ["modesTotal"] = e.ModesTotal,
-                ["highQualityFraction"] = Finite(e.HighQualityFraction),
-                ["reverseKl"] = Finite(e.ReverseKl),
-                ["meanDReal"] = Finite(e.MeanDReal),
-                ["meanDFake"] = Finite(e.MeanDFake),
-            },
-            ["evaluations"] = new JsonArray(m.Evaluations.Select(v => (JsonNode)new JsonObject
-            {
-                ["step"] = v.Step,
-                ["modesCovered"] = v.ModesCovered,
-                ["highQualityFraction"] = Finite(v.HighQualityFraction),
-                ["reverseKl"] = Finite(v.ReverseKl),
-                ["meanDReal"] = Finite(v.MeanDReal),
-                ["meanDFake"] = Finite(v.MeanDFake),
-            }).ToArray()),
+            ["metrics"] = e is null ? null : MetricsJson(e, withStep: false),
+            ["evaluations"] = new JsonArray(m.Evaluations.Select(v => (JsonNode)MetricsJson(v, withStep: true)).ToArray()),
             ["checkpoint"] = m.CheckpointPath,
         };
+    }
+
+    private static JsonObject MetricsJson(MixtureMetrics e, bool withStep)
+    {
+        var json = new JsonObject();
+        if (withStep) json["step"] = e.Step;
+        json["modesCovered"] = e.ModesCovered;
+        json["modesTotal"] = e.ModesTotal;
+        json["highQualityFraction"] = Finite(e.HighQualityFraction);
+        json["reverseKl"] = Finite(e.ReverseKl);
+        json["meanDReal"] = Finite(e.MeanDReal);
+        json["meanDFake"] = Finite(e.MeanDFake);
+        return json;
     }
 
     // JSON has no NaN or infinity; a diverged member's metrics are written as null.
