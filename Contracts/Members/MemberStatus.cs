@@ -29,7 +29,11 @@ public sealed record MixtureMetrics(
     [property: Id(3)] double HighQualityFraction,
     [property: Id(4)] double ReverseKl,
     [property: Id(5)] double MeanDReal,
-    [property: Id(6)] double MeanDFake);
+    [property: Id(6)] double MeanDFake)
+{
+    /// <summary>Conditional GANs: fraction of samples whose nearest mode is the class they were generated for.</summary>
+    [Id(7)] public double? LabelAccuracy { get; init; }
+}
 
 /// <summary>One point of the loss and D(x) curves, averaged over the steps since the previous point.</summary>
 [GenerateSerializer, Immutable, Alias("gan.CurvePoint")]

@@ -17,6 +17,30 @@ public sealed record GanSpec
     [Id(8)] public CheckpointSpec Checkpoint { get; init; } = new();
     /// <summary>"auto" (the silo's configured device), "cpu", "cuda" or "cuda:N".</summary>
     [Id(9)] public string Device { get; init; } = "auto";
+    [Id(10)] public TechniquesSpec Techniques { get; init; } = new();
+}
+
+/// <summary>The remedies of the GAN literature, each switched on here and combinable.</summary>
+[GenerateSerializer, Immutable, Alias("gan.TechniquesSpec")]
+public sealed record TechniquesSpec
+{
+    /// <summary>Minibatch discrimination (Salimans et al. 2016): D compares each sample with the rest of its batch.</summary>
+    [Id(0)] public MinibatchDiscriminationSpec MinibatchDiscrimination { get; init; } = new();
+    /// <summary>Feature matching (Salimans et al. 2016): G matches the mean of D's last hidden features on real and fake.</summary>
+    [Id(1)] public bool FeatureMatching { get; init; }
+    /// <summary>Unrolled GAN (Metz et al. 2016): G is trained against D advanced this many steps; 0 is off.</summary>
+    [Id(2)] public int UnrolledSteps { get; init; }
+    /// <summary>Conditional GAN (Mirza &amp; Osindero 2014): G and D receive the class (the mode index for mixtures).</summary>
+    [Id(3)] public bool Conditional { get; init; }
+}
+
+[GenerateSerializer, Immutable, Alias("gan.MinibatchDiscriminationSpec")]
+public sealed record MinibatchDiscriminationSpec
+{
+    /// <summary>Number of kernels B of the minibatch layer; 0 is off.</summary>
+    [Id(0)] public int Kernels { get; init; }
+    /// <summary>Dimension C of each kernel.</summary>
+    [Id(1)] public int KernelDim { get; init; } = 5;
 }
 
 [GenerateSerializer, Immutable, Alias("gan.DataSpec")]
@@ -59,12 +83,16 @@ public sealed record NetworkSpec
 [GenerateSerializer, Immutable, Alias("gan.LossSpec")]
 public sealed record LossSpec
 {
-    /// <summary>non_saturating | minimax</summary>
+    /// <summary>For the standard loss: non_saturating | minimax.</summary>
     [Id(0)] public string Generator { get; init; } = "non_saturating";
     /// <summary>Real samples are labelled 1 − realSmoothing (α).</summary>
     [Id(1)] public double RealSmoothing { get; init; }
     /// <summary>Fake samples are labelled 0 + fakeSmoothing (β); 0 gives one-sided smoothing.</summary>
     [Id(2)] public double FakeSmoothing { get; init; }
+    /// <summary>standard (Goodfellow et al.) | hinge | least_squares | wasserstein_gp.</summary>
+    [Id(3)] public string Kind { get; init; } = "standard";
+    /// <summary>λ of the WGAN-GP gradient penalty (Gulrajani et al. 2017).</summary>
+    [Id(4)] public double GradientPenalty { get; init; } = 10.0;
 }
 
 [GenerateSerializer, Immutable, Alias("gan.OptimizerSpec")]
@@ -86,6 +114,8 @@ public sealed record TrainingSpec
     [Id(2)] public int DStepsPerGStep { get; init; } = 1;
     /// <summary>How often (in G steps) a point is added to the loss and D(x) curves.</summary>
     [Id(3)] public int LogEvery { get; init; } = 10;
+    /// <summary>d_first (the classic order) | g_first (G steps against the current D, then D takes its steps).</summary>
+    [Id(4)] public string Order { get; init; } = "d_first";
 }
 
 [GenerateSerializer, Immutable, Alias("gan.EvaluationSpec")]

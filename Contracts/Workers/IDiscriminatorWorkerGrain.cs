@@ -8,12 +8,12 @@ public interface IDiscriminatorWorkerGrain : IGrainWithStringKey
 {
     [Alias("Prepare")] ValueTask<long> PrepareAsync(WorkerSetup setup);
     /// <summary>
-    /// Takes k D steps (real batches from its data, fake batches from <paramref name="fakeForDiscriminator"/>), then
-    /// returns dLoss_G/dx for <paramref name="fakeForGenerator"/> under the updated D.
+    /// Takes k D steps (real batches from its data, fake batches from G's batch), and returns dLoss_G/dx for G's kept
+    /// batch under the updated D (or the current one, order g_first; or an unrolled copy).
     /// </summary>
-    [Alias("Train")] ValueTask<DiscriminatorFeedback> TrainAsync(long step, TensorMessage fakeForDiscriminator, TensorMessage fakeForGenerator);
+    [Alias("Train")] ValueTask<DiscriminatorFeedback> TrainAsync(long step, GeneratorBatch batch);
     /// <summary>Mean D(x) on the given fake samples and on as many fresh real samples (from the evaluation RNG).</summary>
-    [Alias("Score")] ValueTask<DiscriminatorScores> ScoreAsync(TensorMessage fake);
+    [Alias("Score")] ValueTask<DiscriminatorScores> ScoreAsync(EvaluationBatch fake);
     [Alias("Checkpoint")] ValueTask<CheckpointFile> CheckpointAsync(long step);
     [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();
     [Alias("Release")] ValueTask ReleaseAsync();

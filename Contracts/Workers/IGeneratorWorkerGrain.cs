@@ -13,7 +13,7 @@ public interface IGeneratorWorkerGrain : IGrainWithStringKey
     /// <summary>Back-propagates dLoss_G/dx through the kept graph and steps G's optimizer.</summary>
     [Alias("ApplyGradient")] ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
     /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
-    [Alias("SampleForEvaluation")] ValueTask<TensorMessage> SampleForEvaluationAsync(int count);
+    [Alias("SampleForEvaluation")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
     [Alias("Checkpoint")] ValueTask<CheckpointFile> CheckpointAsync(long step);
     /// <summary>The network's weights as <c>Module.save</c> bytes.</summary>
     [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();

@@ -22,7 +22,19 @@ public sealed record CheckpointFile(
 [GenerateSerializer, Immutable, Alias("gan.GeneratorBatch")]
 public sealed record GeneratorBatch(
     [property: Id(0)] TensorMessage ForDiscriminator,
-    [property: Id(1)] TensorMessage ForGenerator);
+    [property: Id(1)] TensorMessage ForGenerator)
+{
+    /// <summary>Conditional GANs: the classes G generated <see cref="ForDiscriminator"/> for (int64).</summary>
+    [Id(2)] public TensorMessage? DiscriminatorLabels { get; init; }
+    /// <summary>Conditional GANs: the classes of <see cref="ForGenerator"/> (int64).</summary>
+    [Id(3)] public TensorMessage? GeneratorLabels { get; init; }
+}
+
+/// <summary>Samples for evaluation, and their classes for a conditional GAN (sample i has class i mod K).</summary>
+[GenerateSerializer, Immutable, Alias("gan.EvaluationBatch")]
+public sealed record EvaluationBatch(
+    [property: Id(0)] TensorMessage Samples,
+    [property: Id(1)] TensorMessage? Labels);
 
 /// <summary>D's answer to one schedule step: its statistics, and dLoss_G/dx for G's batch.</summary>
 [GenerateSerializer, Immutable, Alias("gan.DiscriminatorFeedback")]

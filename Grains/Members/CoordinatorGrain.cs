@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Specs;
 using GanCluster.Contracts.Tensors;
@@ -232,7 +233,7 @@ public sealed class CoordinatorGrain(
                 try
                 {
                     var batch = await Generator.SampleAsync(step, k);
-                    feedback = await Discriminator.TrainAsync(step, batch.ForDiscriminator, batch.ForGenerator);
+                    feedback = await Discriminator.TrainAsync(step, batch);
                     if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss))
                     {
                         await DivergedAsync($"non-finite loss (D loss {feedback.DLoss}, G loss {feedback.GLoss})");
@@ -363,9 +364,11 @@ public sealed class CoordinatorGrain(
         var spec = Spec;
         var generated = await Generator.SampleForEvaluationAsync(spec.Evaluation.Samples);
         var scores = await Discriminator.ScoreAsync(generated);
-        var result = MixtureEvaluation.Evaluate(data!, generated.ToRows(), spec.Evaluation.MinSamplesPerMode, step, scores.MeanDReal, scores.MeanDFake);
+        var labels = generated.Labels is null ? null : MemoryMarshal.Cast<byte, long>(generated.Labels.Data).ToArray();
+        var result = MixtureEvaluation.Evaluate(data!, generated.Samples.ToRows(), spec.Evaluation.MinSamplesPerMode, step,
+            scores.MeanDReal, scores.MeanDFake, labels);
         evaluations.Add(result);
-        samples = generated;
+        samples = generated.Samples;
         Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);
     }
 

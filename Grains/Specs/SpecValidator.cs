@@ -19,6 +19,8 @@ public static partial class SpecValidator
     public static readonly string[] Activations = ["relu", "leaky_relu", "tanh"];
     public static readonly string[] GeneratorLosses = ["non_saturating", "minimax"];
     public static readonly string[] Optimizers = ["adam"];
+    public static readonly string[] LossKinds = ["standard", "hinge", "least_squares", "wasserstein_gp"];
+    public static readonly string[] Orders = ["d_first", "g_first"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();
@@ -76,9 +78,29 @@ public static partial class SpecValidator
         if (l is null) p.Add("loss: is required");
         else
         {
+            OneOf(p, "loss.kind", l.Kind, LossKinds);
             OneOf(p, "loss.generator", l.Generator, GeneratorLosses);
             HalfOpen(p, "loss.realSmoothing", l.RealSmoothing, 0, 0.5);
             HalfOpen(p, "loss.fakeSmoothing", l.FakeSmoothing, 0, 0.5);
+            if (!(l.GradientPenalty >= 0 && l.GradientPenalty <= 1e6)) p.Add($"loss.gradientPenalty: must be between 0 and 1e6, got {Show(l.GradientPenalty)}");
+            if (l.Kind != "standard" && (l.RealSmoothing != 0 || l.FakeSmoothing != 0))
+                p.Add($"loss.realSmoothing/fakeSmoothing: label smoothing applies to loss.kind standard only, not {l.Kind}");
+        }
+
+        var q = spec.Techniques;
+        if (q is null) p.Add("techniques: is required");
+        else
+        {
+            var mb = q.MinibatchDiscrimination;
+            if (mb is null) p.Add("techniques.minibatchDiscrimination: is required");
+            else
+            {
+                Range(p, "techniques.minibatchDiscrimination.kernels", mb.Kernels, 0, 1024);
+                Range(p, "techniques.minibatchDiscrimination.kernelDim", mb.KernelDim, 1, 1024);
+                if (mb.Kernels > 0 && l?.Kind == "wasserstein_gp")
+                    p.Add("techniques.minibatchDiscrimination: cannot be combined with loss.kind wasserstein_gp (the gradient penalty assumes D scores each sample on its own)");
+            }
+            Range(p, "techniques.unrolledSteps", q.UnrolledSteps, 0, 50);
         }
 
         var o = spec.Optimizer;
@@ -100,6 +122,7 @@ public static partial class SpecValidator
             Range(p, "training.batchSize", t.BatchSize, 1, 65536);
             Range(p, "training.dStepsPerGStep", t.DStepsPerGStep, 1, 100);
             Range(p, "training.logEvery", t.LogEvery, 1, 1_000_000);
+            OneOf(p, "training.order", t.Order, Orders);
             if (t.BatchSize >= 1 && t.DStepsPerGStep >= 1 && (long)t.BatchSize * t.DStepsPerGStep > 1_048_576)
                 p.Add($"training: batchSize × dStepsPerGStep must be at most 1048576 samples per step, got {(long)t.BatchSize * t.DStepsPerGStep}");
         }

@@ -13,7 +13,7 @@ public sealed class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore 
     : NetworkWorkerGrain<GeneratorModel>(compute, store), IGeneratorWorkerGrain
 {
     protected override string Role => "generator";
-    protected override GeneratorModel Build(GanSpec spec, MixtureDataset data, Device device) => new(spec, data.Dimension, device);
+    protected override GeneratorModel Build(GanSpec spec, IRealData data, Device device) => new(spec, data, device);
     protected override long StepOf(GeneratorModel model) => model.Step;
     protected override void Save(GeneratorModel model, BinaryWriter writer) => model.Save(writer);
     protected override void Load(GeneratorModel model, BinaryReader reader) => model.Load(reader);
@@ -24,10 +24,12 @@ public sealed class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore 
         var model = Ready(step);
         return await Compute.RunAsync(() =>
         {
-            var (forD, forG) = model.Sample(discriminatorSteps);
-            using (forD)
-            using (forG)
-                return new GeneratorBatch(TensorMessages.ToMessage(forD), TensorMessages.ToMessage(forG));
+            using var batch = model.Sample(discriminatorSteps);
+            return new GeneratorBatch(TensorMessages.ToMessage(batch.ForDiscriminator), TensorMessages.ToMessage(batch.ForGenerator))
+            {
+                DiscriminatorLabels = batch.DiscriminatorLabels is null ? null : TensorMessages.ToMessage(batch.DiscriminatorLabels),
+                GeneratorLabels = batch.GeneratorLabels is null ? null : TensorMessages.ToMessage(batch.GeneratorLabels),
+            };
         });
     }
 
@@ -43,13 +45,15 @@ public sealed class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore 
         });
     }
 
-    public async ValueTask<TensorMessage> SampleForEvaluationAsync(int count)
+    public async ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count)
     {
         var model = Model ?? throw new WorkerNotReadyException($"the generator of {MemberId} holds no network");
         return await Compute.RunAsync(() =>
         {
-            using var samples = model.SampleForEvaluation(count);
-            return TensorMessages.ToMessage(samples);
+            var (samples, labels) = model.SampleForEvaluation(count);
+            using (samples)
+            using (labels)
+                return new EvaluationBatch(TensorMessages.ToMessage(samples), labels is null ? null : TensorMessages.ToMessage(labels));
         });
     }
 }

@@ -23,7 +23,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
 
     /// <summary>"generator" or "discriminator": the checkpoint part name.</summary>
     protected abstract string Role { get; }
-    protected abstract TModel Build(GanSpec spec, MixtureDataset data, Device device);
+    protected abstract TModel Build(GanSpec spec, IRealData data, Device device);
     protected abstract long StepOf(TModel model);
     protected abstract void Save(TModel model, BinaryWriter writer);
     protected abstract void Load(TModel model, BinaryReader reader);
@@ -37,7 +37,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         byte[]? state = setup.ResumeFrom is null ? null : await store.ReadPartAsync(setup.ResumeFrom);
         var model = await Compute.RunAsync(() =>
         {
-            var built = Build(setup.Spec, MixtureDataset.FromSpec(setup.Spec.Data), device);
+            var built = Build(setup.Spec, RealData.FromSpec(setup.Spec.Data), device);
             try
             {
                 if (state is not null)

@@ -49,7 +49,7 @@ public class MemberTrainingTests(ClusterFixture fixture)
         using var reference = new ReferenceLoop(spec);
         reference.Run(30);
         var manifests = await CheckpointsOf("matches-reference");
-        var g = new GeneratorModel(spec, 2, TorchSharp.torch.CPU);
+        var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         g.Load(new BinaryReader(File.OpenRead(manifests[0].Generator.Path)));
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         g.Dispose();

@@ -47,7 +47,7 @@ public class SiloProcessTests
         Assert.Equal(2000, final.Step);
         using var reference = new ReferenceLoop(spec);
         reference.Run(2000);
-        using var g = new GeneratorModel(spec, 2, TorchSharp.torch.CPU);
+        using var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         Assert.True(killedAt >= checkpointAtKill);

@@ -8,7 +8,7 @@ namespace GanCluster.Grains.Gan.Data;
 /// A mixture of equally weighted isotropic Gaussians: the ring, the grid and the 1-D Gaussian of the GAN literature.
 /// Sampling draws only from the generator passed in, so that a member's data stream is reproducible and checkpointable.
 /// </summary>
-public sealed class MixtureDataset
+public sealed class MixtureDataset : IRealData
 {
     public MixtureDataset(string kind, float[][] modeCenters, double std)
     {
@@ -24,6 +24,10 @@ public sealed class MixtureDataset
     public double Std { get; }
     public int Dimension { get; }
     public int ModeCount => ModeCenters.Length;
+    public long[] SampleShape => [Dimension];
+    public int ClassCount => ModeCount;
+
+    public (Tensor Samples, Tensor Classes) SampleWithClasses(int count, Generator rng, Device device) => SampleWithModes(count, rng, device);
 
     public static MixtureDataset FromSpec(DataSpec spec) => spec.Kind switch
     {
@@ -59,12 +63,20 @@ public sealed class MixtureDataset
     /// <summary>A batch of real samples, [count, dimension], drawn with <paramref name="rng"/>.</summary>
     public Tensor Sample(int count, Generator rng, Device device)
     {
+        var (batch, modes) = SampleWithModes(count, rng, device);
+        modes.Dispose();
+        return batch;
+    }
+
+    /// <summary>Real samples and the index of the mode each came from (the class of a conditional GAN).</summary>
+    public (Tensor Samples, Tensor Modes) SampleWithModes(int count, Generator rng, Device device)
+    {
         using var scope = NewDisposeScope();
         using var centers = CentersTensor(device);
         var index = randint(ModeCount, [count], dtype: ScalarType.Int64, device: device, generator: rng);
         var noise = randn([count, Dimension], device: device, generator: rng);
         var batch = centers.index_select(0, index) + noise * Std;
-        return batch.MoveToOuterDisposeScope();
+        return (batch.MoveToOuterDisposeScope(), index.MoveToOuterDisposeScope());
     }
 
     private Tensor CentersTensor(Device device)

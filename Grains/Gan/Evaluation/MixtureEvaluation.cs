@@ -38,8 +38,10 @@ public static class MixtureEvaluation
         return new ModeAssignment(nearest, distance);
     }
 
+    /// <param name="labels">Conditional GANs: the class each sample was generated for; the result then carries the
+    /// fraction of samples whose nearest mode is that class.</param>
     public static MixtureMetrics Evaluate(MixtureDataset data, float[][] samples, int minSamplesPerMode,
-        long step, double meanDReal, double meanDFake)
+        long step, double meanDReal, double meanDFake, long[]? labels = null)
     {
         if (samples.Length == 0) throw new ArgumentException("cannot evaluate zero samples", nameof(samples));
         var assignment = Assign(data, samples);
@@ -73,6 +75,15 @@ public static class MixtureEvaluation
         {
             reverseKl = double.PositiveInfinity;
         }
-        return new MixtureMetrics(step, covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, meanDReal, meanDFake);
+        double? labelAccuracy = null;
+        if (labels is not null)
+        {
+            if (labels.Length != samples.Length) throw new ArgumentException($"{labels.Length} labels for {samples.Length} samples", nameof(labels));
+            labelAccuracy = (double)Enumerable.Range(0, samples.Length).Count(i => double.IsFinite(assignment.Distance[i]) && assignment.NearestMode[i] == labels[i]) / samples.Length;
+        }
+        return new MixtureMetrics(step, covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, meanDReal, meanDFake)
+        {
+            LabelAccuracy = labelAccuracy,
+        };
     }
 }

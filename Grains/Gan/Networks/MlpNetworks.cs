@@ -6,37 +6,81 @@ using static TorchSharp.torch.nn;
 
 namespace GanCluster.Grains.Gan.Networks;
 
-/// <summary>G: noise (noiseDim) → width × depth hidden layers → a sample (dataDim), linear output.</summary>
-public sealed class MlpGenerator : Module<Tensor, Tensor>
+/// <summary>
+/// G: noise (noiseDim) → width × depth hidden layers → a sample (dataDim), linear output. Conditional (classCount &gt; 0):
+/// the one-hot class is concatenated to the noise (Mirza &amp; Osindero 2014).
+/// </summary>
+public sealed class MlpGenerator : GeneratorNetwork
 {
     private readonly Sequential layers;
+    private readonly int classCount;
 
-    public MlpGenerator(int noiseDim, int dataDim, NetworkSpec spec) : base("generator")
+    public MlpGenerator(int noiseDim, int dataDim, NetworkSpec spec, int classCount = 0) : base("generator")
     {
-        layers = MlpStack.Build(noiseDim, dataDim, spec);
+        this.classCount = classCount;
+        layers = MlpStack.Build(noiseDim + classCount, dataDim, spec);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor z) => layers.forward(z);
+    public override Tensor Generate(Tensor z, Tensor? labels) => layers.forward(OneHot.Join(z, labels, classCount));
 }
 
-/// <summary>D: a sample (dataDim) → width × depth hidden layers → one logit; D(x) = sigmoid(logit).</summary>
-public sealed class MlpDiscriminator : Module<Tensor, Tensor>
+internal static class OneHot
 {
-    private readonly Sequential layers;
-
-    public MlpDiscriminator(int dataDim, NetworkSpec spec) : base("discriminator")
+    /// <summary>[B, F] ⊕ one-hot(labels) [B, classCount]; the input unchanged when unconditional.</summary>
+    public static Tensor Join(Tensor x, Tensor? labels, int classCount)
     {
-        layers = MlpStack.Build(dataDim, 1, spec);
+        if (classCount == 0) return x;
+        if (labels is null) throw new ArgumentException("a conditional network needs class labels");
+        using var hot = nn.functional.one_hot(labels, classCount).to(x.dtype);
+        return cat([x, hot], 1);
+    }
+}
+
+/// <summary>
+/// D: a sample (dataDim) → width × depth hidden layers (the features) → [minibatch discrimination] → one logit;
+/// D(x) = sigmoid(logit). Conditional: the one-hot class is concatenated to the sample.
+/// </summary>
+public sealed class MlpDiscriminator : DiscriminatorNetwork
+{
+    private readonly Sequential body;
+    private readonly Module<Tensor, Tensor>? minibatch;
+    private readonly Linear head;
+    private readonly int classCount;
+
+    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5)
+        : base("discriminator")
+    {
+        this.classCount = classCount;
+        body = MlpStack.Hidden(dataDim + classCount, spec, out int features);
+        if (minibatchKernels > 0)
+        {
+            minibatch = MinibatchLayer.Create(features, minibatchKernels, minibatchKernelDim);
+            features += minibatchKernels;
+        }
+        head = Linear(features, 1);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => layers.forward(x).squeeze(-1);
+    public override (Tensor Logits, Tensor Features) Discriminate(Tensor x, Tensor? labels)
+    {
+        var features = body.forward(OneHot.Join(x, labels, classCount));
+        var h = minibatch is null ? features : minibatch.forward(features);
+        return (head.forward(h).squeeze(-1), features);
+    }
 }
 
 internal static class MlpStack
 {
     public static Sequential Build(int inputs, int outputs, NetworkSpec spec)
+    {
+        var hidden = Hidden(inputs, spec, out int width);
+        hidden.append("out", Linear(width, outputs));
+        return hidden;
+    }
+
+    /// <summary>width × depth hidden layers with their activations; <paramref name="outputs"/> is the last width.</summary>
+    public static Sequential Hidden(int inputs, NetworkSpec spec, out int outputs)
     {
         var modules = new List<(string, Module<Tensor, Tensor>)>();
         int width = inputs;
@@ -46,7 +90,7 @@ internal static class MlpStack
             modules.Add(($"act{i}", Activation(spec.Activation)));
             width = spec.Width;
         }
-        modules.Add(("out", Linear(width, outputs)));
+        outputs = width;
         return Sequential(modules);
     }
 
@@ -57,4 +101,11 @@ internal static class MlpStack
         "tanh" => Tanh(),
         _ => throw new ArgumentException($"model.*.activation: unknown activation '{name}' (relu, leaky_relu, tanh)"),
     };
+}
+
+internal static class MinibatchLayer
+{
+    // Wired to MinibatchDiscrimination once that layer lands.
+    public static Module<Tensor, Tensor> Create(int features, int kernels, int kernelDim) =>
+        throw new NotSupportedException($"minibatch discrimination ({features}→{kernels}×{kernelDim}) is not wired yet");
 }

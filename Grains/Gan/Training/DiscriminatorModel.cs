@@ -13,23 +13,25 @@ public sealed record DiscriminatorStep(Tensor GeneratorGradient, double DLoss, d
 /// <summary>D with its optimizer, the real data and their random streams: plain TorchSharp, no Orleans.</summary>
 public sealed class DiscriminatorModel : IDisposable
 {
+    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
+    private const double GradNormOnly = 1e30;
+
     private readonly GanSpec spec;
-    private readonly MlpDiscriminator network;
+    private readonly DiscriminatorNetwork network;
     private readonly optim.Optimizer optimizer;
     private readonly Generator dataRng;
     private readonly Generator evaluationRng;
     private readonly GanLoss loss;
     private readonly Device device;
-    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
-    private const double GradNormOnly = 1e30;
+    private readonly bool conditional;
 
-    public DiscriminatorModel(GanSpec spec, MixtureDataset data, Device device)
+    public DiscriminatorModel(GanSpec spec, IRealData data, Device device)
     {
         this.spec = spec;
         this.device = device;
         Data = data;
-        network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "discriminator.init"),
-            () => new MlpDiscriminator(data.Dimension, spec.Model.Discriminator));
+        conditional = spec.Techniques.Conditional;
+        network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "discriminator.init"), () => NetworkFactory.Discriminator(spec, data));
         network.to(device);
         optimizer = optim.Adam(network.parameters(), spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         dataRng = new Generator(Seeds.For(spec.Seed, "discriminator.data"), device);
@@ -37,55 +39,149 @@ public sealed class DiscriminatorModel : IDisposable
         loss = new GanLoss(spec.Loss);
     }
 
-    public MixtureDataset Data { get; }
+    public IRealData Data { get; }
+
+    /// <summary>For tests that set or inspect D's weights directly.</summary>
+    internal DiscriminatorNetwork Network => network;
 
     /// <summary>Schedule steps taken so far (each holds k D steps).</summary>
     public long Step { get; private set; }
 
     /// <summary>
-    /// k D steps on real batches and the given fakes, then dLoss_G/dx at <paramref name="fakeForGenerator"/> under the
-    /// updated D, through torch.autograd.grad so that D's own parameter gradients stay untouched.
+    /// One schedule step of D: k D steps on real batches and the given fakes, and dLoss_G/dx at
+    /// <paramref name="fakeForGenerator"/> — under the updated D (order d_first) or the current one (g_first), and
+    /// under a copy advanced by the unrolled steps when unrolling is on.
     /// </summary>
-    public DiscriminatorStep Train(Tensor fakeForDiscriminator, Tensor fakeForGenerator)
+    public DiscriminatorStep Train(Tensor fakeForDiscriminator, Tensor? discriminatorLabels, Tensor fakeForGenerator, Tensor? generatorLabels)
     {
         int batch = spec.Training.BatchSize;
         long rows = fakeForDiscriminator.shape[0];
         if (rows == 0 || rows % batch != 0)
             throw new ArgumentException($"fake batch for D has {rows} rows, not a positive multiple of the batch size {batch}");
+        if (conditional && (discriminatorLabels is null || generatorLabels is null))
+            throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
         int steps = (int)(rows / batch);
         using var scope = NewDisposeScope();
-        var sums = zeros(4, device: device);
+        bool generatorFirst = spec.Training.Order == "g_first";
+        (Tensor Gradient, double Loss) feedback = default;
+        if (generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
+
+        var sums = zeros(3, device: device);
         for (int i = 0; i < steps; i++)
         {
-            var real = Data.Sample(batch, dataRng, device);
             var fake = fakeForDiscriminator.narrow(0, i * batch, batch);
-            optimizer.zero_grad();
-            var realLogits = network.forward(real);
-            var fakeLogits = network.forward(fake);
-            var dLoss = loss.Discriminator(realLogits, fakeLogits);
-            dLoss.backward();
-            optimizer.step();
-            using (no_grad())
-                sums += stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean(), zeros_like(dLoss)]) / steps;
+            var labels = discriminatorLabels?.narrow(0, i * batch, batch);
+            sums += DiscriminatorStepOn(fake, labels) / steps;
         }
         double gradNorm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
 
-        var leaf = fakeForGenerator.detach().requires_grad_(true);
-        var gLoss = loss.Generator(network.forward(leaf));
-        var gradient = autograd.grad([gLoss], [leaf])[0];
-        var stats = (sums + stack([zeros_like(gLoss), zeros_like(gLoss), zeros_like(gLoss), gLoss.detach()])).data<float>().ToArray();
+        // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
+        if (!generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
+        var stats = sums.data<float>().ToArray();
         Step++;
-        return new DiscriminatorStep(gradient.detach().MoveToOuterDisposeScope(), stats[0], stats[3], stats[1], stats[2], gradNorm);
+        return new DiscriminatorStep(feedback.Gradient!.MoveToOuterDisposeScope(), stats[0], feedback.Loss, stats[1], stats[2], gradNorm);
     }
 
-    /// <summary>Mean D(x) on the given fakes and on as many real samples from the evaluation stream.</summary>
-    public (double MeanDReal, double MeanDFake) Score(Tensor fake)
+    /// <summary>One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].</summary>
+    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels)
+    {
+        int batch = (int)fake.shape[0];
+        var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
+        optimizer.zero_grad();
+        var realLogits = network.Discriminate(real, conditional ? realLabels : null).Logits;
+        var fakeLogits = network.Discriminate(fake, fakeLabels).Logits;
+        var dLoss = loss.Discriminator(realLogits, fakeLogits);
+        if (loss.HasGradientPenalty)
+            dLoss = dLoss + loss.GradientPenaltyWeight * GradientPenalty(real, fake, conditional ? realLabels : null);
+        dLoss.backward();
+        optimizer.step();
+        using var _ = no_grad();
+        return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);
+    }
+
+    /// <summary>
+    /// WGAN-GP: (‖∇D(x̂)‖₂ − 1)² at random points x̂ on the lines between real and fake samples (Gulrajani et al. 2017).
+    /// The real sample's class labels the interpolate in the conditional case.
+    /// </summary>
+    public Tensor GradientPenalty(Tensor real, Tensor fake, Tensor? labels)
+    {
+        var shape = new long[real.dim()];
+        shape[0] = real.shape[0];
+        for (int d = 1; d < shape.Length; d++) shape[d] = 1;
+        var epsilon = rand(shape, device: device, generator: dataRng);
+        var mixed = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(true);
+        var scores = network.Discriminate(mixed, labels).Logits;
+        var gradient = autograd.grad([scores.sum()], [mixed], create_graph: true)[0];
+        // The epsilon keeps the square root differentiable where a gradient vanishes.
+        return ((gradient.flatten(1).square().sum(1) + 1e-12).sqrt() - 1).square().mean();
+    }
+
+    /// <summary>
+    /// dLoss_G/dx at G's batch, through torch.autograd.grad so that D's own parameter gradients stay untouched.
+    /// Unrolled (Metz et al. 2016) with the first-order surrogate: a copy of D (weights and Adam state) takes
+    /// <paramref name="surrogateSteps"/> more steps on fresh real batches and G's batch, G's loss is taken under that
+    /// copy, and D is restored; the gradient does not flow back through the unrolled steps (TorchSharp's Adam is not
+    /// differentiable, and back-propagating through k optimizer steps costs k times the memory).
+    /// </summary>
+    private (Tensor Gradient, double Loss) GeneratorFeedback(Tensor fake, Tensor? labels, int surrogateSteps)
+    {
+        byte[]? snapshot = null;
+        if (surrogateSteps > 0)
+        {
+            snapshot = Snapshot();
+            using var detached = fake.detach();
+            for (int i = 0; i < surrogateSteps; i++)
+                DiscriminatorStepOn(detached, labels).Dispose();
+        }
+        try
+        {
+            var leaf = fake.detach().requires_grad_(true);
+            Tensor gLoss;
+            if (spec.Techniques.FeatureMatching)
+            {
+                var (real, realLabels) = Data.SampleWithClasses((int)fake.shape[0], dataRng, device);
+                var realFeatures = network.Discriminate(real, conditional ? realLabels : null).Features;
+                gLoss = GanLoss.FeatureMatching(realFeatures, network.Discriminate(leaf, labels).Features);
+            }
+            else
+            {
+                gLoss = loss.Generator(network.Discriminate(leaf, labels).Logits);
+            }
+            var gradient = autograd.grad([gLoss], [leaf])[0].detach();
+            return (gradient, gLoss.item<float>());
+        }
+        finally
+        {
+            if (snapshot is not null) Restore(snapshot);
+        }
+    }
+
+    private byte[] Snapshot()
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            network.save(writer);
+            ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(writer);
+        }
+        return stream.ToArray();
+    }
+
+    private void Restore(byte[] snapshot)
+    {
+        using var reader = new BinaryReader(new MemoryStream(snapshot));
+        network.load(reader, strict: true);
+        ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(reader);
+    }
+
+    /// <summary>Mean sigmoid(D(x)) on the given fakes and on as many real samples from the evaluation stream.</summary>
+    public (double MeanDReal, double MeanDFake) Score(Tensor fake, Tensor? labels)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var real = Data.Sample((int)fake.shape[0], evaluationRng, device);
-        double dReal = sigmoid(network.forward(real)).mean().item<float>();
-        double dFake = sigmoid(network.forward(fake.to(device))).mean().item<float>();
+        var (real, realLabels) = Data.SampleWithClasses((int)fake.shape[0], evaluationRng, device);
+        double dReal = sigmoid(network.Discriminate(real, conditional ? realLabels : null).Logits).mean().item<float>();
+        double dFake = sigmoid(network.Discriminate(fake.to(device), conditional ? labels?.to(device) : null).Logits).mean().item<float>();
         return (dReal, dFake);
     }
 

@@ -6,28 +6,42 @@ using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Gan.Training;
 
+/// <summary>G's samples for one schedule step: k·B detached for D, and B whose graph G keeps; labels when conditional.</summary>
+public sealed record GeneratedBatch(Tensor ForDiscriminator, Tensor? DiscriminatorLabels, Tensor ForGenerator, Tensor? GeneratorLabels) : IDisposable
+{
+    public void Dispose()
+    {
+        ForDiscriminator.Dispose();
+        DiscriminatorLabels?.Dispose();
+        ForGenerator.Dispose();
+        GeneratorLabels?.Dispose();
+    }
+}
+
 /// <summary>
 /// G with its optimizer and random streams: plain TorchSharp, no Orleans, used by the generator worker and by the
 /// single-process reference loop alike (so that the two can be compared bit for bit).
 /// </summary>
 public sealed class GeneratorModel : IDisposable
 {
+    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
+    private const double GradNormOnly = 1e30;
+
     private readonly GanSpec spec;
-    private readonly MlpGenerator network;
+    private readonly GeneratorNetwork network;
     private readonly optim.Optimizer optimizer;
     private readonly Generator noiseRng;
     private readonly Generator evaluationRng;
     private readonly Device device;
+    private readonly int classCount;
     private Tensor? pendingFake;
-    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
-    private const double GradNormOnly = 1e30;
 
-    public GeneratorModel(GanSpec spec, int dataDim, Device device)
+    public GeneratorModel(GanSpec spec, IRealData data, Device device)
     {
         this.spec = spec;
         this.device = device;
-        network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "generator.init"),
-            () => new MlpGenerator(spec.Model.NoiseDim, dataDim, spec.Model.Generator));
+        classCount = spec.Techniques.Conditional ? data.ClassCount : 0;
+        network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "generator.init"), () => NetworkFactory.Generator(spec, data));
         network.to(device);
         optimizer = optim.Adam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
@@ -39,26 +53,36 @@ public sealed class GeneratorModel : IDisposable
 
     public bool HasPendingBatch => pendingFake is not null;
 
+    public bool IsConditional => classCount > 0;
+
     private Tensor Noise(int count, Generator rng) => spec.Model.Noise == "uniform"
         ? rand([count, spec.Model.NoiseDim], device: device, generator: rng) * 2 - 1
         : randn([count, spec.Model.NoiseDim], device: device, generator: rng);
 
+    private Tensor? Labels(int count, Generator rng) =>
+        classCount == 0 ? null : randint(classCount, [count], dtype: ScalarType.Int64, device: device, generator: rng);
+
     /// <summary>
     /// Samples k·batch detached fakes for D's steps and one batch whose graph is kept until <see cref="ApplyGradient"/>.
-    /// Both are returned detached; the caller owns them.
+    /// Everything returned is detached; the caller owns it.
     /// </summary>
-    public (Tensor ForDiscriminator, Tensor ForGenerator) Sample(int discriminatorSteps)
+    public GeneratedBatch Sample(int discriminatorSteps)
     {
         int batch = spec.Training.BatchSize;
         pendingFake?.Dispose();
         pendingFake = null;
         using var scope = NewDisposeScope();
         Tensor forD;
+        var noiseD = Noise(discriminatorSteps * batch, noiseRng);
+        var labelsD = Labels(discriminatorSteps * batch, noiseRng);
         using (no_grad())
-            forD = network.forward(Noise(discriminatorSteps * batch, noiseRng));
-        var fake = network.forward(Noise(batch, noiseRng));
+            forD = network.Generate(noiseD, labelsD);
+        var noiseG = Noise(batch, noiseRng);
+        var labelsG = Labels(batch, noiseRng);
+        var fake = network.Generate(noiseG, labelsG);
         pendingFake = fake.DetachFromDisposeScope();
-        return (forD.MoveToOuterDisposeScope(), fake.detach().MoveToOuterDisposeScope());
+        return new GeneratedBatch(forD.MoveToOuterDisposeScope(), labelsD?.MoveToOuterDisposeScope(),
+            fake.detach().MoveToOuterDisposeScope(), labelsG?.MoveToOuterDisposeScope());
     }
 
     /// <summary>Back-propagates dLoss_G/dx (from D) through the kept batch's graph and steps; returns G's gradient norm.</summary>
@@ -84,11 +108,14 @@ public sealed class GeneratorModel : IDisposable
         }
     }
 
-    public Tensor SampleForEvaluation(int count)
+    /// <summary>Evaluation samples; conditional models cycle through the classes (sample i has class i mod K).</summary>
+    public (Tensor Samples, Tensor? Labels) SampleForEvaluation(int count)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        return network.forward(Noise(count, evaluationRng)).MoveToOuterDisposeScope();
+        var labels = classCount == 0 ? null : arange(count, dtype: ScalarType.Int64, device: device) % classCount;
+        var samples = network.Generate(Noise(count, evaluationRng), labels);
+        return (samples.MoveToOuterDisposeScope(), labels?.MoveToOuterDisposeScope());
     }
 
     public void Save(BinaryWriter writer) => NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);

@@ -13,8 +13,8 @@ public sealed class ReferenceLoop : IDisposable
     public ReferenceLoop(GanSpec spec, Device? device = null)
     {
         var d = device ?? CPU;
-        var data = MixtureDataset.FromSpec(spec.Data);
-        Generator = new GeneratorModel(spec, data.Dimension, d);
+        var data = RealData.FromSpec(spec.Data);
+        Generator = new GeneratorModel(spec, data, d);
         Discriminator = new DiscriminatorModel(spec, data, d);
         Spec = spec;
     }
@@ -26,15 +26,11 @@ public sealed class ReferenceLoop : IDisposable
     /// <summary>One schedule step: k D steps, then one G step through D's input gradient. Returns D's statistics.</summary>
     public DiscriminatorStep Step()
     {
-        var (forD, forG) = Generator.Sample(Spec.Training.DStepsPerGStep);
-        using (forD)
-        using (forG)
-        {
-            var result = Discriminator.Train(forD, forG);
-            using (result.GeneratorGradient)
-                Generator.ApplyGradient(result.GeneratorGradient);
-            return result;
-        }
+        using var batch = Generator.Sample(Spec.Training.DStepsPerGStep);
+        var result = Discriminator.Train(batch.ForDiscriminator, batch.DiscriminatorLabels, batch.ForGenerator, batch.GeneratorLabels);
+        using (result.GeneratorGradient)
+            Generator.ApplyGradient(result.GeneratorGradient);
+        return result;
     }
 
     public void Run(long steps)
