@@ -20,6 +20,9 @@ public static class Program
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
               Steps per second of the plain single-process TorchSharp loop and of one member through the
               embedded silo's grains, side by side.
+          gancluster experiment mode-collapse [--seeds N] [--out DIR] [--ring-steps N] [--grid-steps N] [--concurrency N] [--only NAMES]
+              Trains the ring of 8 and the grid of 25 under each technique through the cluster and writes a
+              PacGAN-style table (results.md) and sample panels (ring8-panel.png, grid25-panel.png).
           gancluster validate SPEC [--set PATH=VALUE]...
               Checks a spec and prints it with every default filled in.
 
@@ -41,6 +44,9 @@ public static class Program
                 "run" => await RunCommand.ExecuteAsync(line),
                 "validate" => ValidateCommand(line),
                 "bench" => await BenchCommand.ExecuteAsync(line),
+                "experiment" => line.Arguments.FirstOrDefault() == "mode-collapse"
+                    ? await Experiments.ModeCollapseExperiment.ExecuteAsync(WithoutFirstArgument(line))
+                    : throw new UsageException("experiment: the known experiment is 'mode-collapse'"),
                 _ => throw new UsageException($"unknown command '{line.Verb}'"),
             };
         }
@@ -59,6 +65,14 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.Unreachable;
         }
+    }
+
+    private static CommandLine WithoutFirstArgument(CommandLine line)
+    {
+        var rest = new CommandLine { Verb = $"{line.Verb} {line.Arguments[0]}" };
+        rest.Arguments.AddRange(line.Arguments.Skip(1));
+        foreach (var (k, v) in line.Options) rest.Options[k] = v;
+        return rest;
     }
 
     private static int ValidateCommand(CommandLine line)

@@ -30,6 +30,15 @@ public static class SamplesPlot
         }
     }
 
+    /// <summary>One 2-D scatter as PNG bytes, for composing panels.</summary>
+    internal static byte[] Render2D(float[][] samples, float[][] modeCenters, double modeStd, string title, int width, int height)
+    {
+        using var plot = new Plot();
+        UseSansFont(plot);
+        Draw2D(plot, samples, modeCenters, modeStd, title);
+        return plot.GetImageBytes(width, height, ImageFormat.Png);
+    }
+
     static int Dimension(float[][] samples, float[][] modeCenters)
     {
         int dim = samples.Length > 0 ? samples[0]?.Length ?? 0 : modeCenters.Length > 0 ? modeCenters[0]?.Length ?? 0 : 2;

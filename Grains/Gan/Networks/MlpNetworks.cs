@@ -55,7 +55,7 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
         body = MlpStack.Hidden(dataDim + classCount, spec, out int features);
         if (minibatchKernels > 0)
         {
-            minibatch = MinibatchLayer.Create(features, minibatchKernels, minibatchKernelDim);
+            minibatch = new MinibatchDiscrimination(features, minibatchKernels, minibatchKernelDim);
             features += minibatchKernels;
         }
         head = Linear(features, 1);
@@ -103,9 +103,3 @@ internal static class MlpStack
     };
 }
 
-internal static class MinibatchLayer
-{
-    // Wired to MinibatchDiscrimination once that layer lands.
-    public static Module<Tensor, Tensor> Create(int features, int kernels, int kernelDim) =>
-        throw new NotSupportedException($"minibatch discrimination ({features}→{kernels}×{kernelDim}) is not wired yet");
-}
