@@ -66,6 +66,8 @@ public sealed class ProgressView : IMemberObserver
             text += string.Create(c, $" | {s.StepsPerSecond:F0} steps/s");
         if (s.Evaluation is { } e)
             text += string.Create(c, $" | modes {e.ModesCovered}/{e.ModesTotal} HQ {e.HighQualityFraction:P0}");
+        if (s.ImageEvaluation is { } ie)
+            text += string.Create(c, $" | classes {ie.ClassesCovered}/{ie.ClassCount} FD {ie.FrechetDistance:F0}");
         return text;
     }
 }

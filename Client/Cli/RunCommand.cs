@@ -110,7 +110,11 @@ public static class RunCommand
         var text = string.Create(c, $"{s.MemberId}: {s.State.ToString().ToLowerInvariant()} at step {s.Step}/{s.TotalSteps}");
         if (s.Evaluation is { } e)
             text += string.Create(c, $"; {e.ModesCovered}/{e.ModesTotal} modes covered, {e.HighQualityFraction:P1} high quality, reverse KL {e.ReverseKl:F3}, D(real) {e.MeanDReal:F3}, D(fake) {e.MeanDFake:F3}");
+        if (s.ImageEvaluation is { } ie)
+            text += string.Create(c, $"; {ie.ClassesCovered}/{ie.ClassCount} classes, Fréchet distance {ie.FrechetDistance:F1}, class KL {ie.ClassKl:F3}, confident {ie.ConfidentFraction:P0}")
+                + (ie.LabelAccuracy is double a ? string.Create(c, $", label accuracy {a:P1}") : "");
         if (s.Error is not null) text += $"\nerror: {s.Error}";
-        return text + $"\nwrote {Path.Combine(outDir, "report.json")}, samples.png, curves.png, samples.csv";
+        string files = string.Join(", ", new[] { "samples.png", "curves.png", "samples.csv" }.Where(f => File.Exists(Path.Combine(outDir, f))));
+        return text + $"\nwrote {Path.Combine(outDir, "report.json")}, {files}";
     }
 }

@@ -7,6 +7,7 @@ using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Tensors;
 using GanCluster.Grains.Gan.Data;
 using GanCluster.Grains.Specs;
 using Microsoft.Extensions.Configuration;
@@ -41,7 +42,7 @@ public static class ModeCollapseExperiment
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--seeds", "--batch", "--out", "--ring-steps", "--grid-steps", "--concurrency", "--only", "--examples", "--data");
+        line.AllowOnly("--seeds", "--batch", "--parts", "--image-steps", "--out", "--ring-steps", "--grid-steps", "--concurrency", "--only", "--examples", "--data");
         int seeds = Positive(line.Option("--seeds") ?? "3", "--seeds");
         int batch = Positive(line.Option("--batch") ?? "256", "--batch");
         int concurrency = Positive(line.Option("--concurrency") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), "--concurrency");
@@ -56,6 +57,11 @@ public static class ModeCollapseExperiment
             ? Techniques.Where(t => only.Split(',').Any(o => t.Name.Contains(o.Trim(), StringComparison.OrdinalIgnoreCase))).ToArray()
             : Techniques;
         if (techniques.Length == 0) throw new UsageException($"--only: no technique matches '{line.Option("--only")}'");
+        var parts = (line.Option("--parts") ?? "mixtures,images").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0 || parts.Any(p => p is not ("mixtures" or "images"))) throw new UsageException("--parts: a comma-separated list of mixtures, images");
+        bool runMixtures = parts.Contains("mixtures"), runImages = parts.Contains("images");
+        int imageSteps = Positive(line.Option("--image-steps") ?? "2000", "--image-steps");
+        if (!runMixtures) dataSets = [];
 
         // Every spec is built and validated before anything starts.
         string stamp = DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
@@ -69,6 +75,14 @@ public static class ModeCollapseExperiment
                     string id = $"mc-{stamp}-{spec.Name}-{Array.IndexOf(Techniques, t)}-s{s}";
                     jobs.Add((d, t, s, spec, id));
                 }
+        var imageJobs = new List<(string Name, GanSpec Spec, string MemberId)>();
+        if (runImages)
+            foreach (var (name, file) in new[] { ("DCGAN", "digits-dcgan.json"), ("conditional DCGAN", "digits-cdcgan.json") })
+            {
+                var spec = SpecLoader.LoadFile(Path.Combine(examples, file), [$"training.steps={imageSteps}", $"evaluation.every={imageSteps}",
+                    $"checkpoint.every={imageSteps}", "evaluation.samples=2000"]);
+                imageJobs.Add((name, spec, $"mc-{stamp}-{spec.Name}"));
+            }
         Directory.CreateDirectory(outDir);
         Console.WriteLine($"mode-collapse experiment: {jobs.Count} members ({techniques.Length} techniques × {seeds} seeds × {dataSets.Length} data sets), {concurrency} at a time, on the embedded silo");
         Console.WriteLine($"output: {outDir}");
@@ -108,11 +122,43 @@ public static class ModeCollapseExperiment
             }
             finally { gate.Release(); }
         }).ToList();
+        var imageResults = imageJobs.Select(async job =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var member = cluster.Client.GetGrain<ICoordinatorGrain>(job.MemberId);
+                await member.StartAsync(job.Spec);
+                MemberStatus status;
+                do { await Task.Delay(1000); status = await member.GetStatusAsync(); } while (!status.State.IsFinished());
+                var e = status.ImageEvaluation;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{clock.Elapsed:hh\\:mm\\:ss} digits | {job.Name}: {status.State.ToString().ToLowerInvariant()}, classes {e?.ClassesCovered}/{e?.ClassCount}, Fréchet distance {e?.FrechetDistance:F1}"));
+                return (job.Name, job.Spec, Report: await member.GetReportAsync());
+            }
+            finally { gate.Release(); }
+        }).ToList();
         await Task.WhenAll(tasks);
+        var images = await Task.WhenAll(imageResults);
 
-        string command = $"dotnet run --project Client -c Release -- experiment mode-collapse --seeds {seeds} --batch {batch} --ring-steps {dataSets[0].Steps} --grid-steps {dataSets[1].Steps}"
-            + (line.Option("--only") is { } o2 ? $" --only \"{o2}\"" : "");
-        File.WriteAllText(Path.Combine(outDir, "results.md"), Table(results, techniques, dataSets, seeds, batch, command, clock.Elapsed));
+        string command = "dotnet run --project Client -c Release -- experiment mode-collapse " + string.Join(" ", line.Options
+            .Where(o => o.Key is not ("--out" or "--data" or "--examples"))
+            .SelectMany(o => o.Value.Select(v => $"{o.Key} {(v.Contains(' ') ? $"\"{v}\"" : v)}")));
+        var markdown = new StringBuilder();
+        if (runMixtures) markdown.Append(Table(results, techniques, dataSets, seeds, batch, command, clock.Elapsed));
+        if (runImages) markdown.Append(ImageTable(images, command, clock.Elapsed));
+        File.WriteAllText(Path.Combine(outDir, "results.md"), markdown.ToString());
+        if (runImages)
+        {
+            var tiles = images.Select(i =>
+            {
+                var e = i.Report.Status.ImageEvaluation;
+                string title = e is null ? i.Name : string.Create(CultureInfo.InvariantCulture, $"{i.Name}: {e.ClassesCovered}/10 classes, FD {e.FrechetDistance:F1}");
+                var rows = i.Report.Samples is { } t ? TensorMessage.FromFloats(t.ToFloats(), t.Shape[0], 784).ToRows() : [];
+                return DigitGrid.Render(rows, 10, title, i.Spec.Techniques.Conditional);
+            }).ToList();
+            PanelImage.Write(Path.Combine(outDir, "digits-panel.png"), tiles, 2, $"shipped digits after {imageSteps} steps: DCGAN (left), conditional DCGAN, one row per class (right)");
+        }
         File.WriteAllText(Path.Combine(outDir, "results.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
         foreach (var d in dataSets)
         {
@@ -130,7 +176,7 @@ public static class ModeCollapseExperiment
             string file = d.Name.StartsWith("ring", StringComparison.Ordinal) ? "ring8-panel.png" : "grid25-panel.png";
             PanelImage.Write(Path.Combine(outDir, file), tiles, 4, $"{d.Name}, seed 1, after {d.Steps} steps: generated samples (blue) over the real modes (red)");
         }
-        Console.WriteLine($"wrote {Path.Combine(outDir, "results.md")}, ring8-panel.png, grid25-panel.png, results.json in {clock.Elapsed:hh\\:mm\\:ss}");
+        Console.WriteLine($"wrote {Path.Combine(outDir, "results.md")} and its panels in {clock.Elapsed:hh\\:mm\\:ss}");
         return results.All(r => r.State == MemberState.Completed) ? ExitCodes.Ok : ExitCodes.TrainingFailed;
     }
 
@@ -163,6 +209,27 @@ public static class ModeCollapseExperiment
         sb.AppendLine("Overrides per technique (on top of `examples/ring8.json` / `examples/grid25.json`):");
         sb.AppendLine();
         foreach (var t in techniques) sb.AppendLine($"- {t.Name}: `{string.Join(" ", t.Overrides)}`");
+        return sb.ToString();
+    }
+
+    public static string ImageTable(IEnumerable<(string Name, GanSpec Spec, MemberReport Report)> runs, string command, TimeSpan took)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine("## Images: DCGAN and conditional DCGAN on the shipped digits");
+        sb.AppendLine();
+        sb.AppendLine(string.Create(c, $"Made with `{command}` ({took:hh\\:mm\\:ss}). The digit classifier (a small CNN trained on the shipped digits, cached) scores 2,000 generated images: a class is covered when at least 10 % of its uniform share is predicted as it; class KL = KL(predicted-class histogram ‖ uniform); confident = max softmax ≥ 0.9; Fréchet distance between the classifier's penultimate features of generated and of real digits (real held-out digits score about 6); label accuracy = images classified as the class they were generated for."));
+        sb.AppendLine();
+        sb.AppendLine("| model | steps | classes covered | class KL | confident % | Fréchet distance | label accuracy % | D(real) | D(fake) |");
+        sb.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var (name, spec, report) in runs)
+        {
+            var e = report.Status.ImageEvaluation;
+            sb.AppendLine(e is null
+                ? $"| {name} | {report.Status.Step} | {report.Status.State} | | | | | | |"
+                : string.Create(c, $"| {name} | {report.Status.Step} | {e.ClassesCovered}/{e.ClassCount} | {e.ClassKl:F3} | {100 * e.ConfidentFraction:F1} | {e.FrechetDistance:F1} | {(e.LabelAccuracy is double a ? (100 * a).ToString("F1", c) : "–")} | {e.MeanDReal:F3} | {e.MeanDFake:F3} |"));
+        }
+        sb.AppendLine();
         return sb.ToString();
     }
 

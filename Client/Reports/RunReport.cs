@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Tensors;
 using GanCluster.Grains.Gan.Data;
 using GanCluster.Grains.Gan.Evaluation;
 using GanCluster.Grains.Specs;
@@ -24,12 +25,21 @@ public static class RunReport
 
         // Pictures and samples of the first member (the only one of a single run; the best one of a sweep).
         var member = members[0];
-        var data = MixtureDataset.FromSpec(member.Spec.Data);
         var status = member.Status;
         string title = string.Create(CultureInfo.InvariantCulture, $"{member.Spec.Name} — {status.MemberId} — step {status.Step}");
-        if (member.Samples is { } samples)
+        if (member.Samples is { } samples && SpecValidator.IsImageData(member.Spec.Data.Kind))
         {
-            var rows = samples.ToRows();
+            string caption = status.ImageEvaluation is { } ie
+                ? string.Create(CultureInfo.InvariantCulture, $"{title}: {ie.ClassesCovered}/{ie.ClassCount} classes, Fréchet distance {ie.FrechetDistance:F1}")
+                : title;
+            var rows = samples.Shape.Length == 2 ? samples.ToRows() : TensorMessage.FromFloats(samples.ToFloats(), samples.Shape[0], samples.ElementCount > 0 ? (int)(samples.ElementCount / samples.Shape[0]) : 0).ToRows();
+            DigitGrid.Write(Path.Combine(directory, "samples.png"), rows, 10,
+                member.Spec.Techniques.Conditional ? caption + " (one row per class, 0–9)" : caption, member.Spec.Techniques.Conditional);
+        }
+        else if (member.Samples is { } points)
+        {
+            var data = MixtureDataset.FromSpec(member.Spec.Data);
+            var rows = points.ToRows();
             string caption = status.Evaluation is { } e
                 ? string.Create(CultureInfo.InvariantCulture, $"{title}\n{e.ModesCovered}/{e.ModesTotal} modes covered, {e.HighQualityFraction:P1} high quality, reverse KL {e.ReverseKl:F3}")
                 : title;
@@ -70,7 +80,8 @@ public static class RunReport
                 ["discriminatorWidth"] = s.Model.Discriminator.Width,
                 ["discriminatorDepth"] = s.Model.Discriminator.Depth,
             },
-            ["metrics"] = e is null ? null : MetricsJson(e, withStep: false),
+            ["metrics"] = e is not null ? MetricsJson(e, withStep: false) : m.Status.ImageEvaluation is { } ie ? ImageJson(ie, withStep: false) : null,
+            ["imageEvaluations"] = new JsonArray(m.ImageEvaluations.Select(v => (JsonNode)ImageJson(v, withStep: true)).ToArray()),
             ["evaluations"] = new JsonArray(m.Evaluations.Select(v => (JsonNode)MetricsJson(v, withStep: true)).ToArray()),
             ["checkpoint"] = m.CheckpointPath,
         };
@@ -84,6 +95,22 @@ public static class RunReport
         json["modesTotal"] = e.ModesTotal;
         json["highQualityFraction"] = Finite(e.HighQualityFraction);
         json["reverseKl"] = Finite(e.ReverseKl);
+        json["meanDReal"] = Finite(e.MeanDReal);
+        json["meanDFake"] = Finite(e.MeanDFake);
+        if (e.LabelAccuracy is double a) json["labelAccuracy"] = Finite(a);
+        return json;
+    }
+
+    private static JsonObject ImageJson(ImageMetrics e, bool withStep)
+    {
+        var json = new JsonObject();
+        if (withStep) json["step"] = e.Step;
+        json["classesCovered"] = e.ClassesCovered;
+        json["classCount"] = e.ClassCount;
+        json["classKl"] = Finite(e.ClassKl);
+        json["confidentFraction"] = Finite(e.ConfidentFraction);
+        json["frechetDistance"] = Finite(e.FrechetDistance);
+        json["labelAccuracy"] = e.LabelAccuracy is double a ? Finite(a) : null;
         json["meanDReal"] = Finite(e.MeanDReal);
         json["meanDFake"] = Finite(e.MeanDFake);
         return json;

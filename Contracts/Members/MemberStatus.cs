@@ -35,6 +35,22 @@ public sealed record MixtureMetrics(
     [Id(7)] public double? LabelAccuracy { get; init; }
 }
 
+/// <summary>Evaluation of an image GAN by the digit classifier (the image analogue of modes: classes).</summary>
+[GenerateSerializer, Immutable, Alias("gan.ImageMetrics")]
+public sealed record ImageMetrics(
+    [property: Id(0)] long Step,
+    [property: Id(1)] int ClassesCovered,
+    [property: Id(2)] int ClassCount,
+    [property: Id(3)] double ClassKl,
+    [property: Id(4)] double ConfidentFraction,
+    [property: Id(5)] double FrechetDistance,
+    [property: Id(6)] double MeanDReal,
+    [property: Id(7)] double MeanDFake)
+{
+    /// <summary>Conditional GANs: fraction of images the classifier assigns to the class they were generated for.</summary>
+    [Id(8)] public double? LabelAccuracy { get; init; }
+}
+
 /// <summary>One point of the loss and D(x) curves, averaged over the steps since the previous point.</summary>
 [GenerateSerializer, Immutable, Alias("gan.CurvePoint")]
 public sealed record CurvePoint(
@@ -56,6 +72,7 @@ public sealed record MemberStatus
     [Id(6)] public MixtureMetrics? Evaluation { get; init; }
     [Id(7)] public long CheckpointStep { get; init; }
     [Id(8)] public string? Error { get; init; }
+    [Id(9)] public ImageMetrics? ImageEvaluation { get; init; }
 }
 
 /// <summary>Everything a report needs about one member: status, spec, curves and the latest evaluated samples.</summary>
@@ -69,4 +86,5 @@ public sealed record MemberReport
     /// <summary>The samples behind <see cref="MemberStatus.Evaluation"/> (rows × data dimension), if any.</summary>
     [Id(4)] public Tensors.TensorMessage? Samples { get; init; }
     [Id(5)] public string? CheckpointPath { get; init; }
+    [Id(6)] public IReadOnlyList<ImageMetrics> ImageEvaluations { get; init; } = [];
 }

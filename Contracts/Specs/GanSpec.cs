@@ -46,7 +46,7 @@ public sealed record MinibatchDiscriminationSpec
 [GenerateSerializer, Immutable, Alias("gan.DataSpec")]
 public sealed record DataSpec
 {
-    /// <summary>ring | grid | gaussian1d</summary>
+    /// <summary>ring | grid | gaussian1d (2-D and 1-D mixtures) | digits (the shipped 28×28 digits) | idx (IDX files).</summary>
     [Id(0)] public string Kind { get; init; } = "ring";
     /// <summary>Ring: number of Gaussians on the circle.</summary>
     [Id(1)] public int Modes { get; init; } = 8;
@@ -58,6 +58,10 @@ public sealed record DataSpec
     [Id(5)] public double Std { get; init; } = 0.01;
     /// <summary>gaussian1d: mean of the single Gaussian.</summary>
     [Id(6)] public double Mean { get; init; } = 4.0;
+    /// <summary>idx: path of the *-images-idx3-ubyte[.gz] file (28×28 grayscale).</summary>
+    [Id(7)] public string? Images { get; init; }
+    /// <summary>idx: path of the *-labels-idx1-ubyte[.gz] file.</summary>
+    [Id(8)] public string? Labels { get; init; }
 }
 
 [GenerateSerializer, Immutable, Alias("gan.ModelSpec")]
@@ -68,6 +72,9 @@ public sealed record ModelSpec
     [Id(1)] public string Noise { get; init; } = "normal";
     [Id(2)] public NetworkSpec Generator { get; init; } = new();
     [Id(3)] public NetworkSpec Discriminator { get; init; } = new();
+    /// <summary>mlp (mixtures) | dcgan (images, Radford et al. 2015) | lapgan (images: the residual coarse-to-fine
+    /// generator of Denton et al. 2015, with the DCGAN discriminator).</summary>
+    [Id(4)] public string Architecture { get; init; } = "mlp";
 }
 
 [GenerateSerializer, Immutable, Alias("gan.NetworkSpec")]
@@ -76,8 +83,10 @@ public sealed record NetworkSpec
     [Id(0)] public int Width { get; init; } = 128;
     /// <summary>Number of hidden layers.</summary>
     [Id(1)] public int Depth { get; init; } = 2;
-    /// <summary>relu | leaky_relu | tanh</summary>
+    /// <summary>relu | leaky_relu | tanh (MLPs).</summary>
     [Id(2)] public string Activation { get; init; } = "relu";
+    /// <summary>Convolutional discriminators: batch | layer | none.</summary>
+    [Id(3)] public string Normalization { get; init; } = "batch";
 }
 
 [GenerateSerializer, Immutable, Alias("gan.LossSpec")]

@@ -1,4 +1,5 @@
 using GanCluster.Grains.Compute;
+using GanCluster.Grains.Gan.Evaluation;
 using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
@@ -46,6 +47,8 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddSingleton<TorchCompute>();
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<GanMetrics>();
+        silo.Services.AddSingleton(sp => new ImageEvaluator(sp.GetRequiredService<TorchCompute>(), dataDirectory,
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ImageEvaluator>>()));
         silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
         silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
         silo.Services.AddSingleton<LocalMembers>();

@@ -23,6 +23,7 @@ public sealed class CoordinatorGrain(
     [PersistentState("member", GanStorage.Name)] IPersistentState<CoordinatorState> state,
     ICheckpointStore store,
     GanMetrics metrics,
+    ImageEvaluator images,
     LocalMembers members,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
@@ -40,10 +41,14 @@ public sealed class CoordinatorGrain(
     private MemberState live = MemberState.Pending;
     private readonly List<CurvePoint> curve = [];
     private readonly List<MixtureMetrics> evaluations = [];
+    private readonly List<ImageMetrics> imageEvaluations = [];
     private TensorMessage? samples;
     private double stepsPerSecond;
     private string? error;
+    /// <summary>The mixture for mode metrics; null for image GANs, which the classifier scores.</summary>
     private MixtureDataset? data;
+
+    private static MixtureDataset? MixtureOf(GanSpec spec) => SpecValidator.IsImageData(spec.Data.Kind) ? null : MixtureDataset.FromSpec(spec.Data);
 
     private string MemberId => this.GetPrimaryKeyString();
     private GanSpec Spec => state.State.Spec ?? throw new InvalidOperationException($"member {MemberId} has no spec (never started)");
@@ -59,9 +64,10 @@ public sealed class CoordinatorGrain(
             live = s.State;
             curve.AddRange(s.Curve);
             evaluations.AddRange(s.Evaluations);
+            imageEvaluations.AddRange(s.ImageEvaluations);
             samples = s.Samples;
             error = s.Error;
-            data = MixtureDataset.FromSpec(s.Spec.Data);
+            data = MixtureOf(s.Spec);
             // A member that was training (or paused) when its silo stopped picks up from its last checkpoint.
             if (live == MemberState.Running) StartLoop();
         }
@@ -117,7 +123,7 @@ public sealed class CoordinatorGrain(
             State = MemberState.Running,
             CreatedAt = DateTimeOffset.UtcNow,
         };
-        data = MixtureDataset.FromSpec(spec.Data);
+        data = MixtureOf(spec);
         live = MemberState.Running;
         await state.WriteStateAsync();
         await store.WriteMemberRecordAsync(new MemberRecord(MemberId, MemberState.Running, DateTimeOffset.UtcNow));
@@ -133,6 +139,7 @@ public sealed class CoordinatorGrain(
         Spec = Spec,
         Curve = curve.ToArray(),
         Evaluations = evaluations.ToArray(),
+        ImageEvaluations = imageEvaluations.ToArray(),
         Samples = samples,
         CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(c.Generator.Path) : null,
     });
@@ -191,6 +198,7 @@ public sealed class CoordinatorGrain(
         StepsPerSecond = stepsPerSecond,
         Latest = curve.Count > 0 ? curve[^1] : null,
         Evaluation = evaluations.Count > 0 ? evaluations[^1] : null,
+        ImageEvaluation = imageEvaluations.Count > 0 ? imageEvaluations[^1] : null,
         CheckpointStep = state.State.LastCheckpoint?.Step ?? 0,
         Error = error,
     };
@@ -354,8 +362,9 @@ public sealed class CoordinatorGrain(
         step = manifest?.Step ?? 0;
         curve.RemoveAll(c => c.Step > step);
         evaluations.RemoveAll(e => e.Step > step);
+        imageEvaluations.RemoveAll(e => e.Step > step);
         // The persisted samples belong to the recorded checkpoint; any later ones are gone with the steps.
-        samples = manifest is not null && manifest.Step == state.State.Step ? state.State.Samples : evaluations.Count > 0 ? samples : null;
+        samples = manifest is not null && manifest.Step == state.State.Step ? state.State.Samples : evaluations.Count + imageEvaluations.Count > 0 ? samples : null;
         state.State.LastCheckpoint = manifest;
     }
 
@@ -365,11 +374,31 @@ public sealed class CoordinatorGrain(
         var generated = await Generator.SampleForEvaluationAsync(spec.Evaluation.Samples);
         var scores = await Discriminator.ScoreAsync(generated);
         var labels = generated.Labels is null ? null : MemoryMarshal.Cast<byte, long>(generated.Labels.Data).ToArray();
-        var result = MixtureEvaluation.Evaluate(data!, generated.Samples.ToRows(), spec.Evaluation.MinSamplesPerMode, step,
-            scores.MeanDReal, scores.MeanDFake, labels);
-        evaluations.Add(result);
-        samples = generated.Samples;
-        Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);
+        if (data is not null)
+        {
+            var result = MixtureEvaluation.Evaluate(data, generated.Samples.ToRows(), spec.Evaluation.MinSamplesPerMode, step,
+                scores.MeanDReal, scores.MeanDFake, labels);
+            evaluations.Add(result);
+            samples = generated.Samples;
+            Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);
+        }
+        else
+        {
+            var result = await images.EvaluateAsync(generated.Samples, labels, step, scores.MeanDReal, scores.MeanDFake);
+            imageEvaluations.Add(result);
+            // A 10×10 grid's worth is kept for the report (conditional: ten of each class, as evaluation cycles them).
+            samples = FirstRows(generated.Samples, 100);
+            Log.MemberImagesEvaluated(logger, MemberId, step, result.ClassesCovered, result.ClassCount, result.FrechetDistance, result.ClassKl);
+        }
+    }
+
+    private static TensorMessage FirstRows(TensorMessage t, int rows)
+    {
+        if (t.Shape[0] <= rows) return t;
+        long rowBytes = t.Data.LongLength / t.Shape[0];
+        var shape = (int[])t.Shape.Clone();
+        shape[0] = rows;
+        return new TensorMessage(shape, t.ElementType, t.Data.AsSpan(0, (int)(rowBytes * rows)).ToArray());
     }
 
     private async Task CheckpointAsync()
@@ -385,6 +414,7 @@ public sealed class CoordinatorGrain(
         s.Step = step;
         s.Curve = [.. curve];
         s.Evaluations = [.. evaluations];
+        s.ImageEvaluations = [.. imageEvaluations];
         s.Samples = samples;
         s.Error = error;
         await state.WriteStateAsync();

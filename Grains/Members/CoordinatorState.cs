@@ -19,6 +19,7 @@ public sealed class CoordinatorState
     public CheckpointManifest? LastCheckpoint { get; set; }
     public List<CurvePoint> Curve { get; set; } = [];
     public List<MixtureMetrics> Evaluations { get; set; } = [];
+    public List<ImageMetrics> ImageEvaluations { get; set; } = [];
     public TensorMessage? Samples { get; set; }
     public string? Error { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

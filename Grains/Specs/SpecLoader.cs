@@ -16,6 +16,7 @@ public static class SpecLoader
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
         WriteIndented = true,
     };
 
@@ -25,7 +26,49 @@ public static class SpecLoader
         string text;
         try { text = File.ReadAllText(path); }
         catch (IOException e) { throw new SpecException([$"spec file '{path}' cannot be read: {e.Message}"]); }
-        return Parse(text, overrides, path);
+        var spec = Parse(text, overrides, path);
+        return CheckDataFiles(spec, Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>
+    /// Resolves the data files of an idx spec against the spec's folder and checks that they read as IDX, so that a
+    /// missing or corrupt file is reported before anything starts.
+    /// </summary>
+    public static GanSpec CheckDataFiles(GanSpec spec, string baseDirectory)
+    {
+        var d = spec.Data;
+        try
+        {
+            switch (d.Kind)
+            {
+                case "idx":
+                    string images = Path.GetFullPath(d.Images!, baseDirectory), labels = Path.GetFullPath(d.Labels!, baseDirectory);
+                    var problems = new List<string>();
+                    Check(problems, "data.images", images, () => Gan.Data.Idx.ReadImages(images));
+                    Check(problems, "data.labels", labels, () => Gan.Data.Idx.ReadLabels(labels, 10));
+                    if (problems.Count > 0) throw new SpecException(problems);
+                    return spec with { Data = d with { Images = images, Labels = labels } };
+                case "digits":
+                    Gan.Data.ImageDataset.FindShippedDigits();
+                    return spec;
+                default:
+                    return spec;
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new SpecException([$"data: {e.Message}"]);
+        }
+    }
+
+    private static void Check(List<string> problems, string field, string path, Action read)
+    {
+        if (!File.Exists(path)) { problems.Add($"{field}: file '{path}' does not exist"); return; }
+        try { read(); }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            problems.Add($"{field}: {e.Message}");
+        }
     }
 
     public static GanSpec Parse(string json, IEnumerable<string>? overrides = null, string source = "spec")

@@ -14,7 +14,11 @@ public sealed class SpecException(IReadOnlyList<string> problems)
 /// <summary>Range and consistency checks on a typed spec; the JSON-level checks live in <see cref="SpecLoader"/>.</summary>
 public static partial class SpecValidator
 {
-    public static readonly string[] DataKinds = ["ring", "grid", "gaussian1d"];
+    public static readonly string[] DataKinds = ["ring", "grid", "gaussian1d", "digits", "idx"];
+    public static readonly string[] Architectures = ["mlp", "dcgan", "lapgan"];
+    public static readonly string[] Normalizations = ["batch", "layer", "none"];
+
+    public static bool IsImageData(string? kind) => kind is "digits" or "idx";
     public static readonly string[] NoiseKinds = ["normal", "uniform"];
     public static readonly string[] Activations = ["relu", "leaky_relu", "tanh"];
     public static readonly string[] GeneratorLosses = ["non_saturating", "minimax"];
@@ -61,7 +65,13 @@ public static partial class SpecValidator
                 case "gaussian1d":
                     if (!double.IsFinite(d.Mean) || Math.Abs(d.Mean) > 1e6) p.Add($"data.mean: must be a finite number within ±1e6, got {Show(d.Mean)}");
                     break;
+                case "idx":
+                    if (string.IsNullOrWhiteSpace(d.Images)) p.Add("data.images: is required for data.kind idx (a *-images-idx3-ubyte[.gz] file)");
+                    if (string.IsNullOrWhiteSpace(d.Labels)) p.Add("data.labels: is required for data.kind idx (a *-labels-idx1-ubyte[.gz] file)");
+                    break;
             }
+            if (d.Kind != "idx" && (d.Images is not null || d.Labels is not null))
+                p.Add($"data.images/labels: only data.kind idx reads files, not {d.Kind}");
         }
 
         var m = spec.Model;
@@ -70,6 +80,17 @@ public static partial class SpecValidator
         {
             Range(p, "model.noiseDim", m.NoiseDim, 1, 4096);
             OneOf(p, "model.noise", m.Noise, NoiseKinds);
+            OneOf(p, "model.architecture", m.Architecture, Architectures);
+            if (d is not null && DataKinds.Contains(d.Kind) && Architectures.Contains(m.Architecture) && IsImageData(d.Kind) != (m.Architecture != "mlp"))
+                p.Add(IsImageData(d.Kind)
+                    ? $"model.architecture: images (data.kind {d.Kind}) need dcgan or lapgan, got {m.Architecture}"
+                    : $"model.architecture: {m.Architecture} generates 28×28 images; mixtures (data.kind {d.Kind}) need mlp");
+            if (m.Discriminator is { } dn)
+            {
+                OneOf(p, "model.discriminator.normalization", dn.Normalization, Normalizations);
+                if (dn.Normalization == "batch" && m.Architecture != "mlp" && spec.Loss?.Kind == "wasserstein_gp")
+                    p.Add("model.discriminator.normalization: batch cannot be used with loss.kind wasserstein_gp (batch norm makes each score depend on the batch, which the gradient penalty assumes it does not); use layer or none");
+            }
             Network(p, "model.generator", m.Generator);
             Network(p, "model.discriminator", m.Discriminator);
         }

@@ -38,6 +38,9 @@ public static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Silo stopping: suspending {Count} training members (each checkpoints first)")]
     public static partial void SuspendingMembers(ILogger logger, int count);
 
+    [LoggerMessage(13, LogLevel.Information, "Member {MemberId} evaluated at step {Step}: {ClassesCovered}/{ClassCount} classes, Fréchet distance {FrechetDistance:F2}, class KL {ClassKl:F3}")]
+    public static partial void MemberImagesEvaluated(ILogger logger, string memberId, long step, int classesCovered, int classCount, double frechetDistance, double classKl);
+
     [LoggerMessage(10, LogLevel.Information, "Resuming member {MemberId} after a silo start")]
     public static partial void ResumingMember(ILogger logger, string memberId);
 }

@@ -52,8 +52,8 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
     public void Real_held_out_digits_cover_every_class_confidently_and_sit_near_the_real_statistics()
     {
         using var scope = NewDisposeScope();
-        var real = ImageMetrics.Evaluate(Classifier, fixture.HeldOut.Images);
-        var noise = ImageMetrics.Evaluate(Classifier, UniformNoise(1000));
+        var real = ImageScoring.Evaluate(Classifier, fixture.HeldOut.Images);
+        var noise = ImageScoring.Evaluate(Classifier, UniformNoise(1000));
 
         Assert.Equal(10, real.ClassesCovered);
         Assert.Equal(10, real.ClassCount);
@@ -67,7 +67,7 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
     public void Uniform_noise_is_far_from_the_real_digits()
     {
         using var scope = NewDisposeScope();
-        var noise = ImageMetrics.Evaluate(Classifier, UniformNoise(1000));
+        var noise = ImageScoring.Evaluate(Classifier, UniformNoise(1000));
         Assert.True(noise.FrechetDistance > 200, $"Fréchet distance of noise {noise.FrechetDistance}"); // measured 1,026
         Assert.InRange(noise.ClassesCovered, 0, 5);
     }
@@ -77,7 +77,7 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
     {
         using var scope = NewDisposeScope();
         var one = fixture.HeldOut.Images.narrow(0, 0, 1).expand(500, 1, 28, 28);
-        var evaluation = ImageMetrics.Evaluate(Classifier, one);
+        var evaluation = ImageScoring.Evaluate(Classifier, one);
         Assert.Equal(1, evaluation.ClassesCovered);
         Assert.Equal(Math.Log(10), evaluation.ClassKl, 9);
         Assert.True(evaluation.ConfidentFraction is 0.0 or 1.0);
@@ -92,7 +92,7 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
         using var scope = NewDisposeScope();
         var (a, b) = TwoCorrectlyClassifiedDigitsOfDifferentClasses();
         var batch = cat([a.expand(1000 - minority, 1, 28, 28), b.expand(minority, 1, 28, 28)]);
-        Assert.Equal(covered, ImageMetrics.Evaluate(Classifier, batch).ClassesCovered);
+        Assert.Equal(covered, ImageScoring.Evaluate(Classifier, batch).ClassesCovered);
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
         using var scope = NewDisposeScope();
         var real = fixture.HeldOut.Images.narrow(0, 0, 500);
         var batch = cat([real, full_like(real, float.NaN)]);
-        var evaluation = ImageMetrics.Evaluate(Classifier, batch);
+        var evaluation = ImageScoring.Evaluate(Classifier, batch);
         Assert.InRange(evaluation.ConfidentFraction, 0.4, 0.5);
         Assert.Equal(10, evaluation.ClassesCovered);
         Assert.InRange(evaluation.ClassKl, 0, 0.1);
@@ -113,8 +113,8 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
     {
         using var scope = NewDisposeScope();
         var flat = zeros(10, 784);
-        Assert.Contains("[N, 1, 28, 28], got [10, 784]", Assert.Throws<ArgumentException>(() => ImageMetrics.Evaluate(Classifier, flat)).Message);
-        Assert.Contains("at least 2 images", Assert.Throws<ArgumentException>(() => ImageMetrics.Evaluate(Classifier, zeros(1, 1, 28, 28))).Message);
+        Assert.Contains("[N, 1, 28, 28], got [10, 784]", Assert.Throws<ArgumentException>(() => ImageScoring.Evaluate(Classifier, flat)).Message);
+        Assert.Contains("at least 2 images", Assert.Throws<ArgumentException>(() => ImageScoring.Evaluate(Classifier, zeros(1, 1, 28, 28))).Message);
     }
 
     [Fact]
@@ -123,14 +123,14 @@ public sealed class DigitClassifierTests(DigitClassifierFixture fixture) : IClas
         // Diagonal covariances commute: FD = ‖μ₁ − μ₂‖² + Σ (√s₁ − √s₂)² = 5 + (1 − 2)² + (2 − 1)² = 7.
         var a = new FeatureStatistics([0, 0], [1, 0, 0, 4], 100);
         var b = new FeatureStatistics([1, 2], [4, 0, 0, 1], 100);
-        Assert.Equal(7, ImageMetrics.FrechetDistance(a, b), 9);
-        Assert.Equal(0, ImageMetrics.FrechetDistance(a, a), 9);
+        Assert.Equal(7, ImageScoring.FrechetDistance(a, b), 9);
+        Assert.Equal(0, ImageScoring.FrechetDistance(a, a), 9);
 
         // Non-commuting 2×2: Tr √(A^½ B A^½) = √(Tr AB + 2 √(det A det B)) = √14, so FD = 4 + 4 − 2√14.
         var c = new FeatureStatistics([0, 0], [2, 1, 1, 2], 100);
         var d = new FeatureStatistics([0, 0], [1, 0, 0, 3], 100);
-        Assert.Equal(8 - 2 * Math.Sqrt(14), ImageMetrics.FrechetDistance(c, d), 9);
-        Assert.Equal(ImageMetrics.FrechetDistance(c, d), ImageMetrics.FrechetDistance(d, c), 9);
+        Assert.Equal(8 - 2 * Math.Sqrt(14), ImageScoring.FrechetDistance(c, d), 9);
+        Assert.Equal(ImageScoring.FrechetDistance(c, d), ImageScoring.FrechetDistance(d, c), 9);
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public class SpecValidationTests
         { ["loss.generator=wasserstein"], "loss.generator: must be one of non_saturating, minimax, got 'wasserstein'" },
         { ["loss.realSmoothing=0.7"], "loss.realSmoothing: must be in [0, 0.5), got 0.7" },
         { ["loss.fakeSmoothing=-0.1"], "loss.fakeSmoothing: must be in [0, 0.5), got -0.1" },
-        { ["data.kind=spiral"], "data.kind: must be one of ring, grid, gaussian1d, got 'spiral'" },
+        { ["data.kind=spiral"], "data.kind: must be one of ring, grid, gaussian1d, digits, idx, got 'spiral'" },
         { ["data.std=0"], "data.std: must be greater than 0" },
         { ["data.modes=0"], "data.modes: must be between 1 and 10000, got 0" },
         { ["data.kind=grid", "data.size=0"], "data.size: must be between 1 and 100, got 0" },
@@ -55,6 +55,22 @@ public class SpecValidationTests
         { ["data=3"], "data: must be an object, got a number" },
         { ["data.kind=null"], "data.kind: must not be null" },
         { ["steps"], "--set steps: expected PATH=VALUE" },
+        // Techniques and their contradictions.
+        { ["loss.kind=wasserstein"], "loss.kind: must be one of standard, hinge, least_squares, wasserstein_gp, got 'wasserstein'" },
+        { ["loss.kind=hinge", "loss.realSmoothing=0.1"], "label smoothing applies to loss.kind standard only, not hinge" },
+        { ["loss.gradientPenalty=-1"], "loss.gradientPenalty: must be between 0 and 1e6, got -1" },
+        { ["loss.kind=wasserstein_gp", "techniques.minibatchDiscrimination.kernels=5"], "techniques.minibatchDiscrimination: cannot be combined with loss.kind wasserstein_gp" },
+        { ["techniques.unrolledSteps=99"], "techniques.unrolledSteps: must be between 0 and 50, got 99" },
+        { ["techniques.minibatchDiscrimination.kernelDim=0"], "techniques.minibatchDiscrimination.kernelDim: must be between 1 and 1024, got 0" },
+        { ["techniques.conditional=1"], "techniques.conditional: must be true or false, got a number" },
+        { ["training.order=random"], "training.order: must be one of d_first, g_first, got 'random'" },
+        { ["model.architecture=resnet"], "model.architecture: must be one of mlp, dcgan, lapgan, got 'resnet'" },
+        { ["model.architecture=dcgan"], "model.architecture: dcgan generates 28×28 images; mixtures (data.kind ring) need mlp" },
+        { ["data.kind=digits"], "model.architecture: images (data.kind digits) need dcgan or lapgan, got mlp" },
+        { ["data.kind=digits", "model.architecture=dcgan", "loss.kind=wasserstein_gp"], "model.discriminator.normalization: batch cannot be used with loss.kind wasserstein_gp" },
+        { ["model.discriminator.normalization=instance"], "model.discriminator.normalization: must be one of batch, layer, none, got 'instance'" },
+        { ["data.kind=idx", "model.architecture=dcgan"], "data.images: is required for data.kind idx" },
+        { ["data.images=x.gz"], "data.images/labels: only data.kind idx reads files, not ring" },
     };
 
     [Theory]
@@ -63,6 +79,28 @@ public class SpecValidationTests
     {
         var e = Assert.Throws<SpecException>(() => SpecLoader.Parse(Ring8, overrides));
         Assert.Contains(e.Problems, p => p.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_missing_or_corrupt_idx_file_is_refused_with_its_field_and_path()
+    {
+        using var dir = new TempDirectory();
+        string corrupt = Path.Combine(dir.Path, "corrupt-images-idx3-ubyte");
+        File.WriteAllBytes(corrupt, [0, 0, 8, 3, 0, 0, 0, 5]);
+        var spec = SpecLoader.Parse(Ring8, ["data.kind=idx", "model.architecture=dcgan", $"data.images={corrupt}", "data.labels=missing-labels-idx1-ubyte"]);
+        var e = Assert.Throws<SpecException>(() => SpecLoader.CheckDataFiles(spec, dir.Path));
+        Assert.Contains(e.Problems, p => p.StartsWith("data.images: ", StringComparison.Ordinal) && p.Contains("corrupt-images-idx3-ubyte"));
+        Assert.Contains(e.Problems, p => p.StartsWith($"data.labels: file '{Path.Combine(dir.Path, "missing-labels-idx1-ubyte")}' does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_shipped_digits_resolve_and_the_image_examples_are_valid()
+    {
+        foreach (var file in new[] { "digits-dcgan.json", "digits-cdcgan.json" })
+        {
+            var spec = SpecLoader.LoadFile(Path.Combine(TestSpecs.ExamplesDirectory, file));
+            Assert.Equal("dcgan", spec.Model.Architecture);
+        }
     }
 
     [Fact]

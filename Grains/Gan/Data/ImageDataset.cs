@@ -84,18 +84,24 @@ public sealed class ImageDataset : IRealData, IDisposable
         Load(Path.Combine(directory, ShippedImagesFile), Path.Combine(directory, ShippedLabelsFile));
 
     /// <summary>
-    /// datasets/digits of the repository, found by walking up from the application's folder to the one holding
-    /// GanCluster.sln (tests, dotnet run and the silo all run from somewhere below it).
+    /// datasets/digits: the folder named by GANCLUSTER_DIGITS if set (a deployed silo), else the repository's, found by
+    /// walking up to the folder holding GanCluster.sln from the application's folder, then from the working directory.
     /// </summary>
     public static string FindShippedDigits()
     {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        if (Environment.GetEnvironmentVariable("GANCLUSTER_DIGITS") is { Length: > 0 } configured)
+            return Directory.Exists(configured) ? configured
+                : throw new DirectoryNotFoundException($"GANCLUSTER_DIGITS names '{configured}', which is not a folder");
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
         {
-            if (File.Exists(Path.Combine(folder.FullName, SolutionFile)))
-                return Path.Combine(folder.FullName, ShippedDigitsFolder);
+            for (var folder = new DirectoryInfo(start); folder is not null; folder = folder.Parent)
+            {
+                if (File.Exists(Path.Combine(folder.FullName, SolutionFile)))
+                    return Path.Combine(folder.FullName, ShippedDigitsFolder);
+            }
         }
         throw new DirectoryNotFoundException(
-            $"cannot find the shipped digits: no folder above '{AppContext.BaseDirectory}' holds {SolutionFile}; pass the {ShippedDigitsFolder} folder explicitly");
+            $"cannot find the shipped digits: no folder above '{AppContext.BaseDirectory}' or the working directory holds {SolutionFile}; set GANCLUSTER_DIGITS to the {ShippedDigitsFolder} folder");
     }
 
     /// <summary>A batch of <paramref name="count"/> images [count, 1, H, W] and their labels [count], drawn with replacement using <paramref name="rng"/>.</summary>

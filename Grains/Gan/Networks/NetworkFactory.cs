@@ -9,13 +9,24 @@ public static class NetworkFactory
     public static GeneratorNetwork Generator(GanSpec spec, IRealData data)
     {
         int classes = spec.Techniques.Conditional ? data.ClassCount : 0;
-        return new MlpGenerator(spec.Model.NoiseDim, checked((int)data.SampleShape[0]), spec.Model.Generator, classes);
+        var m = spec.Model;
+        return m.Architecture switch
+        {
+            "dcgan" => new DcganGenerator(m.NoiseDim, m.Generator.Width, classes),
+            "lapgan" => new LapganGenerator(m.NoiseDim, m.Generator.Width, classes),
+            _ => new MlpGenerator(m.NoiseDim, checked((int)data.SampleShape[0]), m.Generator, classes),
+        };
     }
 
     public static DiscriminatorNetwork Discriminator(GanSpec spec, IRealData data)
     {
         int classes = spec.Techniques.Conditional ? data.ClassCount : 0;
         var mb = spec.Techniques.MinibatchDiscrimination;
-        return new MlpDiscriminator(checked((int)data.SampleShape[0]), spec.Model.Discriminator, classes, mb.Kernels, mb.KernelDim);
+        var m = spec.Model;
+        return m.Architecture switch
+        {
+            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.Normalization, mb.Kernels, mb.KernelDim),
+            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim),
+        };
     }
 }

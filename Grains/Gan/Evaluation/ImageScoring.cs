@@ -24,7 +24,7 @@ public sealed record ImageEvaluation(int ClassesCovered, int ClassCount, double 
 /// Images with a non-finite logit (a diverged generator) count in N but are assigned no class and are not confident;
 /// any non-finite feature makes the Fréchet distance +∞.
 /// </summary>
-public static class ImageMetrics
+public static class ImageScoring
 {
     public const double CoverageShare = 0.1;
     public const double ConfidenceThreshold = 0.9;
