@@ -187,7 +187,13 @@ public sealed class DiscriminatorModel : IDisposable
 
     public void Save(BinaryWriter writer) => NetworkState.Write(writer, "discriminator", Step, network, optimizer, dataRng, evaluationRng);
 
-    public void Load(BinaryReader reader) => Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
+    public void Load(BinaryReader reader)
+    {
+        Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
+        NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+    }
+
+    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => NetworkState.Hyperparameters(optimizer);
 
     public byte[] WeightBytes() => NetworkState.WeightBytes(network);
 

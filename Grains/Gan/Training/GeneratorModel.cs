@@ -125,7 +125,11 @@ public sealed class GeneratorModel : IDisposable
         pendingFake?.Dispose();
         pendingFake = null;
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
+        NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
+
+    /// <summary>The optimizer's learning rate and betas as they stand (for tests of PBT exploits).</summary>
+    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => NetworkState.Hyperparameters(optimizer);
 
     public byte[] WeightBytes() => NetworkState.WeightBytes(network);
 

@@ -49,6 +49,27 @@ internal static class NetworkState
         return step;
     }
 
+    /// <summary>
+    /// Sets learning rate and Adam betas on every parameter group. Adam's saved state carries the options it was saved
+    /// with, so after loading another member's state (a PBT exploit) the member's own hyperparameters are applied
+    /// again; for a member's own checkpoint this changes nothing.
+    /// </summary>
+    public static void ApplyHyperparameters(optim.Optimizer optimizer, double learningRate, double beta1, double beta2)
+    {
+        foreach (var group in ((TorchSharp.Modules.OptimizerHelper)optimizer).ParamGroups)
+        {
+            group.LearningRate = learningRate;
+            if (group is TorchSharp.Modules.Adam.ParamGroup adam) adam.Betas = (beta1, beta2);
+        }
+    }
+
+    public static (double LearningRate, double Beta1, double Beta2) Hyperparameters(optim.Optimizer optimizer)
+    {
+        var group = ((TorchSharp.Modules.OptimizerHelper)optimizer).ParamGroups.First();
+        var (b1, b2) = group is TorchSharp.Modules.Adam.ParamGroup adam ? adam.Betas : (double.NaN, double.NaN);
+        return (group.LearningRate, b1, b2);
+    }
+
     public static byte[] WeightBytes(nn.Module module)
     {
         using var stream = new MemoryStream();
