@@ -8,6 +8,8 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Starts training the spec; idempotent for the same spec, refused for a different one.</summary>
     [Alias("Start")] ValueTask<MemberStatus> StartAsync(GanSpec spec);
+    /// <summary>Starts the member as part of a sweep, to which it reports its progress.</summary>
+    [Alias("StartInSweep")] ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId);
     [Alias("GetStatus")] ValueTask<MemberStatus> GetStatusAsync();
     [Alias("GetReport")] ValueTask<MemberReport> GetReportAsync();
     /// <summary>Stops stepping after the current step and writes a checkpoint.</summary>

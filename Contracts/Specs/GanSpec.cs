@@ -18,6 +18,54 @@ public sealed record GanSpec
     /// <summary>"auto" (the silo's configured device), "cpu", "cuda" or "cuda:N".</summary>
     [Id(9)] public string Device { get; init; } = "auto";
     [Id(10)] public TechniquesSpec Techniques { get; init; } = new();
+    /// <summary>A sweep: many members over a search space. Absent for a single member.</summary>
+    [Id(11)] public SearchSpec? Search { get; init; }
+}
+
+/// <summary>The search section of a sweep spec.</summary>
+[GenerateSerializer, Immutable, Alias("gan.SearchSpec")]
+public sealed record SearchSpec
+{
+    /// <summary>grid | random | pbt</summary>
+    [Id(0)] public string Strategy { get; init; } = "random";
+    /// <summary>Spec path → the values it may take.</summary>
+    [Id(1)] public Dictionary<string, SearchDimensionSpec> Space { get; init; } = [];
+    [Id(2)] public int Populations { get; init; } = 1;
+    /// <summary>random and pbt: members per population; grid: ignored (one member per grid point).</summary>
+    [Id(3)] public int MembersPerPopulation { get; init; } = 4;
+    /// <summary>Members training at once, across the sweep.</summary>
+    [Id(4)] public int Concurrency { get; init; } = 2;
+    /// <summary>Seed of the random draws of the search (members keep their spec's seed, offset by their index).</summary>
+    [Id(5)] public long Seed { get; init; } = 1;
+}
+
+/// <summary>Exactly one of its fields is set.</summary>
+[GenerateSerializer, Immutable, Alias("gan.SearchDimensionSpec")]
+public sealed record SearchDimensionSpec
+{
+    /// <summary>Values as JSON text (numbers, strings, booleans).</summary>
+    [Id(0), System.Text.Json.Serialization.JsonConverter(typeof(RawJsonValuesConverter))] public string[]? Choice { get; init; }
+    [Id(1)] public double[]? Uniform { get; init; }
+    [Id(2)] public double[]? LogUniform { get; init; }
+    [Id(3)] public long[]? IntRange { get; init; }
+}
+
+/// <summary>Reads a JSON array of scalars as their JSON texts, so that a choice can hold numbers, strings and booleans.</summary>
+public sealed class RawJsonValuesConverter : System.Text.Json.Serialization.JsonConverter<string[]>
+{
+    public override string[] Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    {
+        using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
+        if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Array) throw new System.Text.Json.JsonException("choice must be a list");
+        return doc.RootElement.EnumerateArray().Select(e => e.GetRawText()).ToArray();
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, string[] value, System.Text.Json.JsonSerializerOptions options)
+    {
+        writer.WriteStartArray();
+        foreach (var v in value) writer.WriteRawValue(v);
+        writer.WriteEndArray();
+    }
 }
 
 /// <summary>The remedies of the GAN literature, each switched on here and combinable.</summary>

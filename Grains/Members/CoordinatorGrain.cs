@@ -99,9 +99,14 @@ public sealed class CoordinatorGrain(
         await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
     }
 
-    public async ValueTask<MemberStatus> StartAsync(GanSpec spec)
+    public ValueTask<MemberStatus> StartAsync(GanSpec spec) => StartCoreAsync(spec, null);
+
+    public ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId) => StartCoreAsync(spec, sweepId);
+
+    private async ValueTask<MemberStatus> StartCoreAsync(GanSpec spec, string? sweepId)
     {
         SpecValidator.ThrowIfInvalid(spec);
+        if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
@@ -122,6 +127,7 @@ public sealed class CoordinatorGrain(
             Spec = spec,
             State = MemberState.Running,
             CreatedAt = DateTimeOffset.UtcNow,
+            SweepId = sweepId,
         };
         data = MixtureOf(spec);
         live = MemberState.Running;
@@ -456,6 +462,8 @@ public sealed class CoordinatorGrain(
         var status = Status();
         metrics.Publish(status);
         observers.Notify(o => o.OnProgressAsync(status));
+        if (state.State.SweepId is { } sweep)
+            _ = GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(sweep).MemberUpdatedAsync(status);
     }
 
     /// <summary>Means of D's statistics over the steps since the last curve point.</summary>

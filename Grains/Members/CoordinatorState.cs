@@ -23,4 +23,6 @@ public sealed class CoordinatorState
     public TensorMessage? Samples { get; set; }
     public string? Error { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The sweep this member belongs to, which it keeps informed; null for a member on its own.</summary>
+    public string? SweepId { get; set; }
 }

@@ -135,15 +135,31 @@ public static class SpecLoader
                 problems.Add($"{path}: unknown field (known fields{(prefix.Length == 0 ? "" : " of " + prefix)}: {string.Join(", ", properties.Keys)})");
                 continue;
             }
-            var t = property.PropertyType;
+            var t = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
             string? expected = ExpectedKind(t);
             var kind = node?.GetValueKind();
             if (node is null) { problems.Add($"{path}: must not be null"); continue; }
             switch (expected)
             {
                 case "object":
-                    if (node is JsonObject child) CheckShape(child, t, path, problems);
-                    else problems.Add($"{path}: must be an object, got {Describe(kind)}");
+                    if (node is not JsonObject child) problems.Add($"{path}: must be an object, got {Describe(kind)}");
+                    else if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Dictionary<,>))
+                    {
+                        // A map from spec paths to records (the search space): each entry is checked as its record.
+                        foreach (var (key, entry) in child)
+                        {
+                            if (entry is JsonObject record) CheckShape(record, t.GetGenericArguments()[1], $"{path}.{key}", problems);
+                            else problems.Add($"{path}.{key}: must be an object, got {Describe(entry?.GetValueKind())}");
+                        }
+                    }
+                    else CheckShape(child, t, path, problems);
+                    break;
+                case "array":
+                    if (node is not JsonArray items) problems.Add($"{path}: must be a list, got {Describe(kind)}");
+                    else if (t != typeof(string[]) && items.Any(i => i?.GetValueKind() != JsonValueKind.Number))
+                        problems.Add($"{path}: must be a list of numbers");
+                    else if (t == typeof(string[]) && items.Any(i => i is null or JsonObject or JsonArray))
+                        problems.Add($"{path}: must be a list of numbers, strings or booleans");
                     break;
                 case "string":
                     if (kind != JsonValueKind.String) problems.Add($"{path}: must be a string, got {Describe(kind)}");
@@ -167,6 +183,7 @@ public static class SpecLoader
         : t == typeof(int) || t == typeof(long) ? "integer"
         : t == typeof(double) || t == typeof(float) ? "number"
         : t == typeof(bool) ? "boolean"
+        : t.IsArray ? "array"
         : t.IsClass ? "object" : null;
 
     private static bool IsInteger(JsonNode node) => node.AsValue().TryGetValue<decimal>(out var d) ? decimal.Truncate(d) == d : node.ToJsonString().All(c => char.IsDigit(c) || c == '-');

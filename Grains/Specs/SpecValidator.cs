@@ -5,10 +5,14 @@ using GanCluster.Contracts.Specs;
 namespace GanCluster.Grains.Specs;
 
 /// <summary>A spec that cannot be trained, with every problem found (each names its field and the allowed values).</summary>
-public sealed class SpecException(IReadOnlyList<string> problems)
-    : ArgumentException("invalid spec:\n  " + string.Join("\n  ", problems))
+[GenerateSerializer, Alias("gan.SpecException")]
+public sealed class SpecException : ArgumentException
 {
-    public IReadOnlyList<string> Problems { get; } = problems;
+    public SpecException(IReadOnlyList<string> problems) : base("invalid spec:\n  " + string.Join("\n  ", problems)) =>
+        Problems = [.. problems];
+
+    /// <summary>Each problem, naming its field (crosses grain boundaries with the exception).</summary>
+    [Id(0)] public string[] Problems { get; private set; }
 }
 
 /// <summary>Range and consistency checks on a typed spec; the JSON-level checks live in <see cref="SpecLoader"/>.</summary>
@@ -158,6 +162,8 @@ public static partial class SpecValidator
             if (e.Samples >= 1 && e.MinSamplesPerMode > e.Samples)
                 p.Add($"evaluation.minSamplesPerMode: must not exceed evaluation.samples ({e.Samples}), got {e.MinSamplesPerMode}");
         }
+
+        if (spec.Search is { } search) Sweeps.SweepPlanner.ValidateSearch(search, p);
 
         var c = spec.Checkpoint;
         if (c is null) p.Add("checkpoint: is required");

@@ -100,13 +100,12 @@ public sealed class SearchSpace
     {
         low = high = 0;
         if (node is not JsonArray { Count: 2 } pair) return false;
-        try
-        {
-            low = pair[0]!.GetValue<double>();
-            high = pair[1]!.GetValue<double>();
-            return double.IsFinite(low) && double.IsFinite(high);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException) { return false; }
+        // Through the JSON text: a node built from a long (not parsed) refuses GetValue<double>.
+        return pair[0] is JsonValue a && pair[1] is JsonValue b
+            && a.GetValueKind() == JsonValueKind.Number && b.GetValueKind() == JsonValueKind.Number
+            && double.TryParse(a.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out low)
+            && double.TryParse(b.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out high)
+            && double.IsFinite(low) && double.IsFinite(high);
     }
 
     /// <summary>Every combination of the (discrete) dimensions, in a stable order; refuses continuous ones.</summary>

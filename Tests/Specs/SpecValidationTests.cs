@@ -107,7 +107,7 @@ public class SpecValidationTests
     public void Every_problem_is_reported_at_once()
     {
         var e = Assert.Throws<SpecException>(() => SpecLoader.Parse(Ring8, ["training.batchSize=0", "optimizer.beta1=2", "data.std=-1"]));
-        Assert.Equal(3, e.Problems.Count);
+        Assert.Equal(3, e.Problems.Length);
     }
 
     [Theory]

@@ -1,0 +1,31 @@
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using Orleans.Concurrency;
+
+namespace GanCluster.Contracts.Sweeps;
+
+/// <summary>
+/// A submitted sweep: expands the spec into members, starts them under the concurrency limit, keeps the leaderboard.
+/// Keyed by sweep id; it keeps going without its client.
+/// </summary>
+[Alias("gan.ISweep")]
+public interface ISweepGrain : IGrainWithStringKey
+{
+    /// <summary>Plans and starts the sweep; idempotent for the same spec.</summary>
+    [Alias("Submit")] ValueTask<SweepStatus> SubmitAsync(GanSpec spec);
+    [Alias("GetStatus")] ValueTask<SweepStatus> GetStatusAsync();
+    [Alias("Pause")] ValueTask<SweepStatus> PauseAsync();
+    [Alias("Resume")] ValueTask<SweepStatus> ResumeAsync();
+    /// <summary>Cancels every member (each leaves a checkpoint) and starts no more.</summary>
+    [Alias("Cancel")] ValueTask<SweepStatus> CancelAsync();
+    [Alias("Subscribe")] ValueTask SubscribeAsync(ISweepObserver observer);
+    [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(ISweepObserver observer);
+    /// <summary>From a member's coordinator: its latest status.</summary>
+    [Alias("MemberUpdated"), OneWay] Task MemberUpdatedAsync(MemberStatus status);
+}
+
+[Alias("gan.ISweepObserver")]
+public interface ISweepObserver : IGrainObserver
+{
+    [Alias("OnSweepProgress"), OneWay] Task OnSweepProgressAsync(SweepStatus status);
+}

@@ -1,0 +1,40 @@
+using GanCluster.Contracts.Members;
+
+namespace GanCluster.Contracts.Sweeps;
+
+[GenerateSerializer, Alias("gan.SweepState")]
+public enum SweepState
+{
+    Running = 0,
+    Paused = 1,
+    Completed = 2,
+    Cancelled = 3,
+}
+
+/// <summary>One member in a sweep's table: where it stands and how fit it is (higher is better).</summary>
+[GenerateSerializer, Immutable, Alias("gan.SweepMember")]
+public sealed record SweepMember(
+    [property: Id(0)] string MemberId,
+    [property: Id(1)] int Population,
+    [property: Id(2)] MemberState State,
+    [property: Id(3)] long Step,
+    [property: Id(4)] long TotalSteps,
+    [property: Id(5)] double? Fitness,
+    [property: Id(6)] string Hyperparameters,
+    [property: Id(7)] bool Started);
+
+[GenerateSerializer, Immutable, Alias("gan.SweepStatus")]
+public sealed record SweepStatus
+{
+    [Id(0)] public required string SweepId { get; init; }
+    [Id(1)] public SweepState State { get; init; }
+    [Id(2)] public string Strategy { get; init; } = "";
+    [Id(3)] public int Concurrency { get; init; }
+    [Id(4)] public IReadOnlyList<SweepMember> Members { get; init; } = [];
+    /// <summary>The most members this sweep has had training at once (never above <see cref="Concurrency"/>).</summary>
+    [Id(5)] public int MostRunning { get; init; }
+    /// <summary>What the fitness is: modes covered × high-quality fraction (mixtures) or −Fréchet distance (images).</summary>
+    [Id(6)] public string Fitness { get; init; } = "";
+
+    public SweepMember? Best => Members.Where(m => m.Fitness is not null).MaxBy(m => m.Fitness);
+}

@@ -1,0 +1,246 @@
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Sweeps;
+using GanCluster.Grains.Specs;
+using GanCluster.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Orleans.Utilities;
+
+namespace GanCluster.Grains.Sweeps;
+
+/// <summary>A sweep's persisted state: its spec and, per member, the plan and the last status heard.</summary>
+public sealed class SweepGrainState
+{
+    public GanSpec? Spec { get; set; }
+    public SweepState State { get; set; }
+    public List<SweepMemberState> Members { get; set; } = [];
+    public int MostRunning { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+public sealed class SweepMemberState
+{
+    public required string MemberId { get; set; }
+    public int Population { get; set; }
+    public required GanSpec Spec { get; set; }
+    public Dictionary<string, string> Hyperparameters { get; set; } = [];
+    public bool Started { get; set; }
+    public MemberState State { get; set; } = MemberState.Pending;
+    public long Step { get; set; }
+    public double? Fitness { get; set; }
+}
+
+/// <summary>
+/// Expands a sweep spec into members and starts them, never more than the concurrency limit at once; members report
+/// back here (one-way), which frees a slot when one finishes. The state is persisted, so a sweep carries on without
+/// its client and across silo restarts (its members resume and report again).
+/// </summary>
+public sealed class SweepGrain(
+    [PersistentState("sweep", GanStorage.Name)] IPersistentState<SweepGrainState> state,
+    ILogger<SweepGrain> logger) : Grain, ISweepGrain
+{
+    private static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(500);
+    private readonly ObserverManager<ISweepObserver> observers = new(TimeSpan.FromMinutes(5), logger);
+    private DateTime lastNotify = DateTime.MinValue;
+    private bool pumping;
+
+    private string SweepId => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // After a restart, start whatever the concurrency limit allows (members that were running resume themselves).
+        if (state.State.Spec is not null && state.State.State == SweepState.Running) _ = PumpAsync();
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask<SweepStatus> SubmitAsync(GanSpec spec)
+    {
+        if (state.State.Spec is not null)
+        {
+            if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
+                throw new InvalidOperationException($"sweep {SweepId} already exists with a different spec; choose another sweep id");
+            return Status();
+        }
+        FileCheckpointStore.SafeName(SweepId);
+        var plans = SweepPlanner.Plan(SweepId, spec);
+        state.State = new SweepGrainState
+        {
+            Spec = spec,
+            State = SweepState.Running,
+            CreatedAt = DateTimeOffset.UtcNow,
+            Members = plans.Select(p => new SweepMemberState
+            {
+                MemberId = p.MemberId,
+                Population = p.Population,
+                Spec = p.Spec,
+                Hyperparameters = new Dictionary<string, string>(p.Hyperparameters),
+                State = MemberState.Pending,
+            }).ToList(),
+        };
+        await state.WriteStateAsync();
+        await PumpAsync();
+        return Status();
+    }
+
+    public ValueTask<SweepStatus> GetStatusAsync() => ValueTask.FromResult(Status());
+
+    public async ValueTask<SweepStatus> PauseAsync()
+    {
+        RequireSpec();
+        if (state.State.State != SweepState.Running) return Status();
+        state.State.State = SweepState.Paused;
+        await state.WriteStateAsync();
+        await Task.WhenAll(Running().Select(m => Coordinator(m).PauseAsync().AsTask()));
+        return Status();
+    }
+
+    public async ValueTask<SweepStatus> ResumeAsync()
+    {
+        RequireSpec();
+        if (state.State.State != SweepState.Paused) return Status();
+        state.State.State = SweepState.Running;
+        await state.WriteStateAsync();
+        await Task.WhenAll(state.State.Members.Where(m => m.Started && m.State == MemberState.Paused).Select(m => Coordinator(m).ResumeAsync().AsTask()));
+        await PumpAsync();
+        return Status();
+    }
+
+    public async ValueTask<SweepStatus> CancelAsync()
+    {
+        RequireSpec();
+        if (state.State.State is SweepState.Completed or SweepState.Cancelled) return Status();
+        state.State.State = SweepState.Cancelled;
+        foreach (var m in state.State.Members.Where(m => !m.Started)) m.State = MemberState.Cancelled;
+        await state.WriteStateAsync();
+        var cancelled = await Task.WhenAll(state.State.Members.Where(m => m.Started && !m.State.IsFinished())
+            .Select(m => Coordinator(m).CancelAsync().AsTask()));
+        foreach (var status in cancelled) Record(status);
+        await state.WriteStateAsync();
+        Notify(force: true);
+        return Status();
+    }
+
+    public ValueTask SubscribeAsync(ISweepObserver observer)
+    {
+        observers.Subscribe(observer, observer);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask UnsubscribeAsync(ISweepObserver observer)
+    {
+        observers.Unsubscribe(observer);
+        return ValueTask.CompletedTask;
+    }
+
+    public async Task MemberUpdatedAsync(MemberStatus status)
+    {
+        if (state.State.Spec is null) return;
+        var member = Record(status);
+        if (member is null) return;
+        if (status.State.IsFinished())
+        {
+            await state.WriteStateAsync();
+            await PumpAsync();
+        }
+        Notify(force: status.State.IsFinished());
+    }
+
+    private SweepMemberState? Record(MemberStatus status)
+    {
+        var member = state.State.Members.FirstOrDefault(m => m.MemberId == status.MemberId);
+        if (member is null) return null;
+        // A late progress report must not undo a final state.
+        if (member.State.IsFinished() && !status.State.IsFinished()) return member;
+        member.State = status.State;
+        member.Step = status.Step;
+        member.Fitness = Fitness(status) ?? member.Fitness;
+        return member;
+    }
+
+    /// <summary>Mixtures: fraction of modes covered × high-quality fraction; images: −Fréchet distance.</summary>
+    public static double? Fitness(MemberStatus status) =>
+        status.Evaluation is { } e ? (double)e.ModesCovered / e.ModesTotal * e.HighQualityFraction
+        : status.ImageEvaluation is { } i && double.IsFinite(i.FrechetDistance) ? -i.FrechetDistance
+        : null;
+
+    /// <summary>Starts pending members while there is room under the concurrency limit.</summary>
+    private async Task PumpAsync()
+    {
+        if (pumping) return;
+        pumping = true;
+        try
+        {
+            var s = state.State;
+            while (s.State == SweepState.Running)
+            {
+                int running = Running().Count();
+                var next = s.Members.FirstOrDefault(m => !m.Started);
+                if (next is null || running >= s.Spec!.Search!.Concurrency) break;
+                next.Started = true;
+                next.State = MemberState.Running;
+                s.MostRunning = Math.Max(s.MostRunning, running + 1);
+                await state.WriteStateAsync();
+                try
+                {
+                    Record(await Coordinator(next).StartInSweepAsync(next.Spec, SweepId));
+                }
+                catch (Exception e)
+                {
+                    SweepLog.MemberStartFailed(logger, e, SweepId, next.MemberId);
+                    next.State = MemberState.Failed;
+                }
+            }
+            if (s.State == SweepState.Running && s.Members.All(m => m.State.IsFinished()))
+            {
+                s.State = SweepState.Completed;
+                SweepLog.SweepCompleted(logger, SweepId, s.Members.Count);
+            }
+            await state.WriteStateAsync();
+        }
+        finally { pumping = false; }
+        Notify(force: true);
+    }
+
+    private IEnumerable<SweepMemberState> Running() =>
+        state.State.Members.Where(m => m.Started && m.State is MemberState.Running or MemberState.Pending or MemberState.Paused);
+
+    private ICoordinatorGrain Coordinator(SweepMemberState m) => GrainFactory.GetGrain<ICoordinatorGrain>(m.MemberId);
+
+    private void RequireSpec()
+    {
+        if (state.State.Spec is null) throw new InvalidOperationException($"sweep {SweepId} does not exist");
+    }
+
+    private void Notify(bool force)
+    {
+        if (!force && DateTime.UtcNow - lastNotify < NotifyInterval) return;
+        lastNotify = DateTime.UtcNow;
+        var status = Status();
+        observers.Notify(o => o.OnSweepProgressAsync(status));
+    }
+
+    private SweepStatus Status()
+    {
+        var s = state.State;
+        return new SweepStatus
+        {
+            SweepId = SweepId,
+            State = s.State,
+            Strategy = s.Spec?.Search?.Strategy ?? "",
+            Concurrency = s.Spec?.Search?.Concurrency ?? 0,
+            MostRunning = s.MostRunning,
+            Fitness = s.Spec is null ? "" : SpecValidator.IsImageData(s.Spec.Data.Kind) ? "−Fréchet distance" : "modes covered fraction × high-quality fraction",
+            Members = s.Members.Select(m => new SweepMember(m.MemberId, m.Population, m.State, m.Step, m.Spec.Training.Steps, m.Fitness,
+                SearchSpace.Describe(m.Hyperparameters), m.Started)).ToArray(),
+        };
+    }
+}
+
+internal static partial class SweepLog
+{
+    [LoggerMessage(101, LogLevel.Error, "Sweep {SweepId}: member {MemberId} could not start")]
+    public static partial void MemberStartFailed(ILogger logger, Exception exception, string sweepId, string memberId);
+
+    [LoggerMessage(102, LogLevel.Information, "Sweep {SweepId} completed: {Members} members")]
+    public static partial void SweepCompleted(ILogger logger, string sweepId, int members);
+}
