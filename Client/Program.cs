@@ -17,6 +17,13 @@ public static class Program
               --cluster H:P   gateway of a running cluster instead of the embedded silo
               --member ID     member id (default <name>-<time>); re-using one resumes that member
               Ctrl+C stops cleanly: the member checkpoints, the report is written.
+          With a spec that has a search section, run trains a sweep (grid or random search) with a live table and
+          writes report.json (every member), leaderboard.md and the best member's pictures.
+          gancluster submit SPEC --cluster H:P [--sweep ID]   prints the sweep id; the sweep runs without the client
+          gancluster status [ID] --cluster H:P                every sweep, or one sweep's table
+          gancluster watch ID --cluster H:P                   the live table until the sweep ends
+          gancluster pause|resume|cancel ID --cluster H:P
+          gancluster results ID --cluster H:P [--out DIR]     report.json, leaderboard.md, best member's pictures
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
               Steps per second of the plain single-process TorchSharp loop and of one member through the
               embedded silo's grains, side by side.
@@ -44,6 +51,8 @@ public static class Program
                 "run" => await RunCommand.ExecuteAsync(line),
                 "validate" => ValidateCommand(line),
                 "bench" => await BenchCommand.ExecuteAsync(line),
+                "submit" or "status" or "watch" or "pause" or "resume" or "cancel" or "results" =>
+                    await SweepCommands.ExecuteAsync(line, Microsoft.Extensions.Configuration.EnvironmentVariablesExtensions.AddEnvironmentVariables(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), "GANCLUSTER_").Build()),
                 "experiment" => line.Arguments.FirstOrDefault() == "mode-collapse"
                     ? await Experiments.ModeCollapseExperiment.ExecuteAsync(WithoutFirstArgument(line))
                     : throw new UsageException("experiment: the known experiment is 'mode-collapse'"),

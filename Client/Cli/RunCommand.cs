@@ -43,6 +43,8 @@ public static class RunCommand
             await using var cluster = gateway is null
                 ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
                 : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
+            if (spec.Search is not null)
+                return await SweepCommands.RunAsync(spec, cluster, outDir, line.Option("--member"));
             Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
             Console.WriteLine($"output: {outDir}");
 

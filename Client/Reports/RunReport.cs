@@ -12,7 +12,8 @@ namespace GanCluster.Client.Reports;
 /// <summary>Writes what a run leaves behind: report.json, samples.png, curves.png and samples.csv.</summary>
 public static class RunReport
 {
-    public static void Write(string directory, IReadOnlyList<MemberReport> members)
+    /// <param name="members">The first is the one pictured (a sweep passes its members best first).</param>
+    public static void Write(string directory, IReadOnlyList<MemberReport> members, Contracts.Sweeps.SweepStatus? sweep = null)
     {
         if (members.Count == 0) throw new ArgumentException("a report needs at least one member", nameof(members));
         Directory.CreateDirectory(directory);
@@ -21,6 +22,28 @@ public static class RunReport
             ["spec"] = JsonNode.Parse(SpecLoader.ToJson(members[0].Spec)),
             ["members"] = new JsonArray(members.Select(MemberJson).ToArray()),
         };
+        if (sweep is not null)
+        {
+            report["sweep"] = new JsonObject
+            {
+                ["id"] = sweep.SweepId,
+                ["strategy"] = sweep.Strategy,
+                ["state"] = sweep.State.ToString().ToLowerInvariant(),
+                ["fitness"] = sweep.Fitness,
+                ["best"] = sweep.Best?.MemberId,
+                ["leaderboard"] = new JsonArray(sweep.Members.OrderByDescending(m => m.Fitness ?? double.NegativeInfinity).Select(m => (JsonNode)new JsonObject
+                {
+                    ["id"] = m.MemberId,
+                    ["population"] = m.Population,
+                    ["status"] = m.State.ToString().ToLowerInvariant(),
+                    ["step"] = m.Step,
+                    ["fitness"] = m.Fitness is double f ? Finite(f) : null,
+                    ["hyperparameters"] = m.Hyperparameters,
+                }).ToArray()),
+                // Population-based training's exploit/explore log; grid and random sweeps have none.
+                ["lineage"] = new JsonArray(),
+            };
+        }
         File.WriteAllText(Path.Combine(directory, "report.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
         // Pictures and samples of the first member (the only one of a single run; the best one of a sweep).

@@ -78,6 +78,7 @@ public sealed class SweepGrain(
             }).ToList(),
         };
         await state.WriteStateAsync();
+        await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId);
         await PumpAsync();
         return Status();
     }

@@ -84,6 +84,38 @@ public class SiloProcessTests
     }
 }
 
+[Collection(ProcessCollection.Name)]
+public class SweepProcessTests
+{
+    [Fact]
+    public async Task A_submitted_sweep_carries_on_after_its_client_disconnects()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path);
+        var spec = TestSpecs.SmallRing(steps: 300) with
+        {
+            Search = new GanCluster.Contracts.Specs.SearchSpec
+            {
+                Strategy = "random", MembersPerPopulation = 3, Concurrency = 2,
+                Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },
+            },
+        };
+        await using (var first = await ClusterConnection.ConnectAsync(silo.Gateway, TimeSpan.FromSeconds(20), CancellationToken.None))
+        {
+            var submitted = await first.Client.GetGrain<GanCluster.Contracts.Sweeps.ISweepGrain>("left-alone").SubmitAsync(spec);
+            Assert.Equal(3, submitted.Members.Count);
+        }
+        await Task.Delay(1000);
+        await using var second = await ClusterConnection.ConnectAsync(silo.Gateway, TimeSpan.FromSeconds(20), CancellationToken.None);
+        var sweep = second.Client.GetGrain<GanCluster.Contracts.Sweeps.ISweepGrain>("left-alone");
+        var done = await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(),
+            s => s.State is GanCluster.Contracts.Sweeps.SweepState.Completed or GanCluster.Contracts.Sweeps.SweepState.Cancelled, TimeSpan.FromMinutes(3), "the sweep to finish");
+        Assert.Equal(GanCluster.Contracts.Sweeps.SweepState.Completed, done.State);
+        Assert.All(done.Members, m => Assert.Equal(MemberState.Completed, m.State));
+        Assert.Contains("left-alone", await second.Client.GetGrain<GanCluster.Contracts.Sweeps.ISweepIndexGrain>(0).ListAsync());
+    }
+}
+
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ProcessCollection
 {

@@ -1,0 +1,151 @@
+using System.Globalization;
+using GanCluster.Client.Hosting;
+using GanCluster.Client.Reports;
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Sweeps;
+using Microsoft.Extensions.Configuration;
+
+namespace GanCluster.Client.Cli;
+
+/// <summary>
+/// Sweeps from the console: <c>run</c> of a spec with a search section (embedded or on a cluster), and against a
+/// cluster <c>submit</c>, <c>status</c>, <c>watch</c>, <c>pause</c>, <c>resume</c>, <c>cancel</c>, <c>results</c>.
+/// </summary>
+public static class SweepCommands
+{
+    /// <summary>run SPEC for a sweep: submit, watch live, write the results; Ctrl+C cancels the sweep.</summary>
+    public static async Task<int> RunAsync(GanSpec spec, ClusterConnection cluster, string outDir, string? sweepId)
+    {
+        string id = sweepId ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
+        var sweep = cluster.Client.GetGrain<ISweepGrain>(id);
+        using var interrupt = new CancellationTokenSource();
+        int interrupts = 0;
+        ConsoleCancelEventHandler onCancel = (_, e) => { if (Interlocked.Increment(ref interrupts) == 1) { e.Cancel = true; interrupt.Cancel(); } };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var view = new SweepView();
+            var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
+            await sweep.SubscribeAsync(observer);
+            Console.WriteLine($"GanCluster: sweep {id} on the {cluster.Description}; output: {outDir}");
+            view.Show(await sweep.SubmitAsync(spec));
+            var status = await WaitAsync(sweep, observer, view, interrupt.Token);
+            if (interrupt.IsCancellationRequested && status.State is not (SweepState.Completed or SweepState.Cancelled))
+            {
+                Console.WriteLine("interrupted: cancelling the sweep (every member writes a checkpoint first)…");
+                status = await sweep.CancelAsync();
+                view.Show(status);
+            }
+            await WriteResultsAsync(cluster, status, outDir);
+            return status.State == SweepState.Completed ? ExitCodes.Ok : ExitCodes.Interrupted;
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    private static async Task<SweepStatus> WaitAsync(ISweepGrain sweep, ISweepObserver observer, SweepView view, CancellationToken interrupt)
+    {
+        var renew = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (true)
+        {
+            var tick = Task.Delay(TimeSpan.FromSeconds(5), interrupt);
+            if (await Task.WhenAny(view.Finished, tick) == view.Finished) return await view.Finished;
+            if (interrupt.IsCancellationRequested) return view.Latest ?? await sweep.GetStatusAsync();
+            // Observers are not durable: a status call every few seconds covers a lost notification.
+            var status = await sweep.GetStatusAsync();
+            view.Show(status);
+            if (status.State is SweepState.Completed or SweepState.Cancelled) return status;
+            if (DateTime.UtcNow > renew) { await sweep.SubscribeAsync(observer); renew = DateTime.UtcNow + TimeSpan.FromMinutes(1); }
+        }
+    }
+
+    /// <summary>report.json (every member), leaderboard.md, and the best member's samples.png and curves.png.</summary>
+    public static async Task WriteResultsAsync(ClusterConnection cluster, SweepStatus status, string outDir)
+    {
+        var ranked = status.Members.Where(m => m.Started).OrderByDescending(m => m.Fitness ?? double.NegativeInfinity).ToList();
+        if (ranked.Count == 0) { Console.WriteLine("no member has started; nothing to report"); return; }
+        var reports = new List<MemberReport>();
+        foreach (var m in ranked)
+            reports.Add(await cluster.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetReportAsync());
+        RunReport.Write(outDir, reports, status);
+        File.WriteAllText(Path.Combine(outDir, "leaderboard.md"), SweepView.Leaderboard(status));
+        Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, and the best member's samples.png, curves.png");
+    }
+
+    /// <summary>The cluster verbs; each needs --cluster.</summary>
+    public static async Task<int> ExecuteAsync(CommandLine line, IConfiguration config)
+    {
+        string gateway = line.Option("--cluster") ?? throw new UsageException($"{line.Verb} needs --cluster HOST:PORT (a running silo's gateway)");
+        await using var cluster = await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
+        switch (line.Verb)
+        {
+            case "submit":
+            {
+                line.AllowOnly("--cluster", "--set", "--sweep");
+                if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
+                var spec = Grains.Specs.SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+                if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
+                string id = line.Option("--sweep") ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
+                Grains.Storage.FileCheckpointStore.SafeName(id);
+                var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec);
+                Console.WriteLine(status.SweepId);
+                return ExitCodes.Ok;
+            }
+            case "status":
+            {
+                line.AllowOnly("--cluster");
+                if (line.Arguments.Count == 0)
+                {
+                    foreach (var id in await cluster.Client.GetGrain<ISweepIndexGrain>(0).ListAsync())
+                    {
+                        var s = await cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync();
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{id}: {s.State.ToString().ToLowerInvariant()}, {s.Members.Count(m => m.State == MemberState.Completed)}/{s.Members.Count} members completed, best {s.Best?.Fitness:F4}"));
+                    }
+                    return ExitCodes.Ok;
+                }
+                foreach (var l in SweepView.Table(await Existing(cluster, line.Arguments[0]).GetStatusAsync())) Console.WriteLine(l);
+                return ExitCodes.Ok;
+            }
+            case "watch":
+            {
+                line.AllowOnly("--cluster");
+                var sweep = Existing(cluster, Single(line));
+                var view = new SweepView();
+                var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
+                await sweep.SubscribeAsync(observer);
+                view.Show(await sweep.GetStatusAsync());
+                var final = await WaitAsync(sweep, observer, view, CancellationToken.None);
+                return final.State == SweepState.Completed ? ExitCodes.Ok : ExitCodes.Interrupted;
+            }
+            case "pause" or "resume" or "cancel":
+            {
+                line.AllowOnly("--cluster");
+                var sweep = Existing(cluster, Single(line));
+                await sweep.GetStatusAsync();
+                var s = line.Verb switch { "pause" => await sweep.PauseAsync(), "resume" => await sweep.ResumeAsync(), _ => await sweep.CancelAsync() };
+                Console.WriteLine($"{s.SweepId}: {s.State.ToString().ToLowerInvariant()}");
+                return ExitCodes.Ok;
+            }
+            case "results":
+            {
+                line.AllowOnly("--cluster", "--out");
+                string id = Single(line);
+                string outDir = Path.GetFullPath(line.Option("--out") ?? Path.Combine("runs", id));
+                await WriteResultsAsync(cluster, await Existing(cluster, id).GetStatusAsync(), outDir);
+                return ExitCodes.Ok;
+            }
+            default:
+                throw new UsageException($"unknown command '{line.Verb}'");
+        }
+    }
+
+    private static string Single(CommandLine line) =>
+        line.Arguments.Count == 1 ? line.Arguments[0] : throw new UsageException($"{line.Verb} needs exactly one sweep ID");
+
+    private static ISweepGrain Existing(ClusterConnection cluster, string id)
+    {
+        Grains.Storage.FileCheckpointStore.SafeName(id);
+        return cluster.Client.GetGrain<ISweepGrain>(id);
+    }
+}
