@@ -51,6 +51,35 @@ public class TechniqueTests
         Assert.Equal(1.0, Scalar(d.GradientPenalty(real, fake, null)), 4);
     }
 
+    [Theory]
+    [InlineData("standard", "mlp")]
+    [InlineData("hinge", "mlp")]
+    [InlineData("least_squares", "mlp")]
+    [InlineData("wasserstein_gp", "mlp")]
+    [InlineData("wasserstein_gp", "dcgan")]
+    [InlineData("hinge", "lapgan")]
+    public void Every_loss_trains_every_architecture_a_few_steps_with_finite_losses(string kind, string architecture)
+    {
+        var spec = TestSpecs.SmallRing() with
+        {
+            Loss = new LossSpec { Kind = kind },
+            Training = new TrainingSpec { BatchSize = 16, DStepsPerGStep = 2 },
+            Techniques = new TechniquesSpec { FeatureMatching = architecture == "lapgan" },
+        };
+        if (architecture != "mlp")
+            spec = spec with
+            {
+                Data = new DataSpec { Kind = "digits" },
+                Model = new ModelSpec { Architecture = architecture, NoiseDim = 16, Generator = new NetworkSpec { Width = 8 }, Discriminator = new NetworkSpec { Width = 8, Normalization = "layer" } },
+            };
+        using var loop = new ReferenceLoop(spec);
+        for (int i = 0; i < 3; i++)
+        {
+            var step = loop.Step();
+            Assert.True(double.IsFinite(step.DLoss) && double.IsFinite(step.GLoss), $"{kind}/{architecture}: D {step.DLoss}, G {step.GLoss}");
+        }
+    }
+
     private static (byte[] Weights, float[] Gradient) OneDiscriminatorStep(GanSpec spec)
     {
         using var loop = new ReferenceLoop(spec);

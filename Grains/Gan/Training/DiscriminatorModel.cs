@@ -111,7 +111,8 @@ public sealed class DiscriminatorModel : IDisposable
         var epsilon = rand(shape, device: device, generator: dataRng);
         var mixed = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(true);
         var scores = network.Discriminate(mixed, labels).Logits;
-        var gradient = autograd.grad([scores.sum()], [mixed], create_graph: true)[0];
+        // retain_graph: the penalty is differentiated again with D's loss, through this graph (TorchSharp defaults it to false).
+        var gradient = autograd.grad([scores.sum()], [mixed], retain_graph: true, create_graph: true)[0];
         // The epsilon keeps the square root differentiable where a gradient vanishes.
         return ((gradient.flatten(1).square().sum(1) + 1e-12).sqrt() - 1).square().mean();
     }
