@@ -58,7 +58,13 @@ public sealed record CurvePoint(
     [property: Id(1)] double DLoss,
     [property: Id(2)] double GLoss,
     [property: Id(3)] double DReal,
-    [property: Id(4)] double DFake);
+    [property: Id(4)] double DFake)
+{
+    /// <summary>Mean L2 norm of G's parameter gradient over the interval.</summary>
+    [Id(5)] public double GradNormG { get; init; }
+    /// <summary>Mean L2 norm of D's parameter gradient (after its last step of each schedule step).</summary>
+    [Id(6)] public double GradNormD { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("gan.MemberStatus")]
 public sealed record MemberStatus

@@ -244,6 +244,7 @@ public sealed class CoordinatorGrain(
 
                 var started = clock.Elapsed;
                 DiscriminatorFeedback feedback;
+                GeneratorStepResult generatorStep;
                 try
                 {
                     var batch = await Generator.SampleAsync(step, k);
@@ -253,7 +254,7 @@ public sealed class CoordinatorGrain(
                         await DivergedAsync($"non-finite loss (D loss {feedback.DLoss}, G loss {feedback.GLoss})");
                         return;
                     }
-                    await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                    generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
                 }
                 catch (WorkerNotReadyException e)
                 {
@@ -263,7 +264,7 @@ public sealed class CoordinatorGrain(
                 }
                 step++;
                 metrics.StepTook((clock.Elapsed - started).TotalSeconds);
-                interval.Add(feedback);
+                interval.Add(feedback, generatorStep.GradNorm);
 
                 if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
                 if (step % spec.Evaluation.Every == 0 || step == total) await EvaluateAsync();
@@ -469,19 +470,20 @@ public sealed class CoordinatorGrain(
     /// <summary>Means of D's statistics over the steps since the last curve point.</summary>
     private sealed class IntervalMeans
     {
-        private double dLoss, gLoss, dReal, dFake;
+        private double dLoss, gLoss, dReal, dFake, gradG, gradD;
         private int count;
 
-        public void Add(DiscriminatorFeedback f)
+        public void Add(DiscriminatorFeedback f, double generatorGradNorm)
         {
-            dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake; count++;
+            dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake;
+            gradG += generatorGradNorm; gradD += f.GradNorm; count++;
         }
 
         public CurvePoint Flush(long step)
         {
             int n = Math.Max(count, 1);
-            var point = new CurvePoint(step, dLoss / n, gLoss / n, dReal / n, dFake / n);
-            dLoss = gLoss = dReal = dFake = 0; count = 0;
+            var point = new CurvePoint(step, dLoss / n, gLoss / n, dReal / n, dFake / n) { GradNormG = gradG / n, GradNormD = gradD / n };
+            dLoss = gLoss = dReal = dFake = gradG = gradD = 0; count = 0;
             return point;
         }
     }

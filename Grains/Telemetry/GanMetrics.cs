@@ -31,6 +31,8 @@ public sealed class GanMetrics : IDisposable
         Gauge("gan.member.g_loss", "1", "Generator loss, averaged over the last curve interval", s => s.Latest?.GLoss);
         Gauge("gan.member.d_real", "1", "Mean D(x) on real samples (ideal equilibrium 0.5)", s => s.Latest?.DReal);
         Gauge("gan.member.d_fake", "1", "Mean D(x) on generated samples (ideal equilibrium 0.5)", s => s.Latest?.DFake);
+        Gauge("gan.member.grad_norm_g", "1", "L2 norm of G's parameter gradient, mean over the last curve interval", s => s.Latest?.GradNormG);
+        Gauge("gan.member.grad_norm_d", "1", "L2 norm of D's parameter gradient, mean over the last curve interval", s => s.Latest?.GradNormD);
         Gauge("gan.member.modes_covered", "{mode}", "Modes of the mixture covered by high-quality samples at the last evaluation", s => s.Evaluation?.ModesCovered);
         Gauge("gan.member.high_quality_fraction", "1", "Fraction of evaluated samples within 3 std of their nearest mode", s => s.Evaluation?.HighQualityFraction);
         Gauge("gan.member.steps_per_second", "{step}/s", "Schedule steps per second of a member", s => s.StepsPerSecond);

@@ -69,7 +69,7 @@ public class SiloProcessTests
                  {
                      "gan_member_steps_total", "gan_member_step", "gan_member_d_loss", "gan_member_g_loss", "gan_member_d_real",
                      "gan_member_d_fake", "gan_member_modes_covered", "gan_member_high_quality_fraction",
-                     "gan_member_steps_per_second", "gan_member_step_duration_seconds_bucket", "gan_member_checkpoint_duration_seconds_count",
+                     "gan_member_steps_per_second", "gan_member_grad_norm_g", "gan_member_grad_norm_d", "gan_member_step_duration_seconds_bucket", "gan_member_checkpoint_duration_seconds_count",
                  })
         {
             Assert.Contains($"\n{name}{{", "\n" + text);
