@@ -29,6 +29,8 @@ public sealed class CoordinatorGrain(
 {
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan KeepAlive = TimeSpan.FromMinutes(10);
+    private const int MaxStepRetries = 3;
+    private int stepFailures;
 
     private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private Task? loop;
@@ -262,13 +264,26 @@ public sealed class CoordinatorGrain(
                     await PrepareWorkersAsync();
                     continue;
                 }
+                catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
+                {
+                    // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
+                    // reproduces the same trajectory; a failure that keeps coming back fails the member.
+                    Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);
+                    await Task.Delay(TimeSpan.FromMilliseconds(200 * stepFailures));
+                    await PrepareWorkersAsync();
+                    continue;
+                }
                 step++;
                 metrics.StepTook((clock.Elapsed - started).TotalSeconds);
                 interval.Add(feedback, generatorStep.GradNorm);
 
                 if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
                 if (step % spec.Evaluation.Every == 0 || step == total) await EvaluateAsync();
-                if (step % spec.Checkpoint.Every == 0 || step == total) await CheckpointAsync();
+                if (step % spec.Checkpoint.Every == 0 || step == total)
+                {
+                    await CheckpointAsync();
+                    stepFailures = 0;
+                }
 
                 var now = clock.Elapsed;
                 if (now - lastPublish >= PublishInterval)

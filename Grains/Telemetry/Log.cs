@@ -41,6 +41,9 @@ public static partial class Log
     [LoggerMessage(13, LogLevel.Information, "Member {MemberId} evaluated at step {Step}: {ClassesCovered}/{ClassCount} classes, Fréchet distance {FrechetDistance:F2}, class KL {ClassKl:F3}")]
     public static partial void MemberImagesEvaluated(ILogger logger, string memberId, long step, int classesCovered, int classCount, double frechetDistance, double classKl);
 
+    [LoggerMessage(14, LogLevel.Warning, "Member {MemberId}: step {Step} failed (attempt {Attempt} of {MaxAttempts}); replaying from the checkpoint at step {CheckpointStep}")]
+    public static partial void StepRetrying(ILogger logger, Exception exception, string memberId, long step, int attempt, int maxAttempts, long checkpointStep);
+
     [LoggerMessage(10, LogLevel.Information, "Resuming member {MemberId} after a silo start")]
     public static partial void ResumingMember(ILogger logger, string memberId);
 }

@@ -45,8 +45,9 @@ public sealed class GanLoss(LossSpec spec)
     {
         "standard" => spec.Generator switch
         {
-            "minimax" => -softplus(fake).mean(),
-            "non_saturating" => softplus(-fake).mean(),
+            // log σ(·) forms: stable for large logits, and no Scalar arguments crossing into libtorch per call.
+            "minimax" => logsigmoid(-fake).mean(),
+            "non_saturating" => -logsigmoid(fake).mean(),
             _ => throw new ArgumentException($"loss.generator: unknown generator loss '{spec.Generator}' (minimax, non_saturating)"),
         },
         "hinge" or "wasserstein_gp" => -fake.mean(),
