@@ -216,6 +216,7 @@ public static class ModeCollapseExperiment
     {
         var c = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
+        sb.AppendLine();
         sb.AppendLine("## Images: DCGAN and conditional DCGAN on the shipped digits");
         sb.AppendLine();
         sb.AppendLine(string.Create(c, $"Made with `{command}` ({took:hh\\:mm\\:ss}). The digit classifier (a small CNN trained on the shipped digits, cached) scores 2,000 generated images: a class is covered when at least 10 % of its uniform share is predicted as it; class KL = KL(predicted-class histogram ‖ uniform); confident = max softmax ≥ 0.9; Fréchet distance between the classifier's penultimate features of generated and of real digits (real held-out digits score about 6); label accuracy = images classified as the class they were generated for."));
