@@ -41,7 +41,16 @@ public static class RunReport
                     ["hyperparameters"] = m.Hyperparameters,
                 }).ToArray()),
                 // Population-based training's exploit/explore log; grid and random sweeps have none.
-                ["lineage"] = new JsonArray(),
+                ["lineage"] = new JsonArray(sweep.Lineage.Select(l => (JsonNode)new JsonObject
+                {
+                    ["member"] = l.MemberId,
+                    ["step"] = l.Step,
+                    ["donor"] = l.DonorId,
+                    ["donorStep"] = l.DonorStep,
+                    ["oldHyperparameters"] = l.OldHyperparameters,
+                    ["newHyperparameters"] = l.NewHyperparameters,
+                    ["at"] = l.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                }).ToArray()),
             };
         }
         File.WriteAllText(Path.Combine(directory, "report.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

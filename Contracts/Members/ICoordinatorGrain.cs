@@ -9,7 +9,8 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     /// <summary>Starts training the spec; idempotent for the same spec, refused for a different one.</summary>
     [Alias("Start")] ValueTask<MemberStatus> StartAsync(GanSpec spec);
     /// <summary>Starts the member as part of a sweep, to which it reports its progress.</summary>
-    [Alias("StartInSweep")] ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId);
+    /// <param name="pbtInterval">Population-based training: report to the sweep every this many steps; 0 for none.</param>
+    [Alias("StartInSweep")] ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId, long pbtInterval);
     [Alias("GetStatus")] ValueTask<MemberStatus> GetStatusAsync();
     [Alias("GetReport")] ValueTask<MemberReport> GetReportAsync();
     /// <summary>Stops stepping after the current step and writes a checkpoint.</summary>

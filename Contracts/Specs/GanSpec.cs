@@ -37,6 +37,19 @@ public sealed record SearchSpec
     [Id(4)] public int Concurrency { get; init; } = 2;
     /// <summary>Seed of the random draws of the search (members keep their spec's seed, offset by their index).</summary>
     [Id(5)] public long Seed { get; init; } = 1;
+    [Id(6)] public PbtSpec Pbt { get; init; } = new();
+}
+
+/// <summary>Population-based training (Jaderberg et al. 2017).</summary>
+[GenerateSerializer, Immutable, Alias("gan.PbtSpec")]
+public sealed record PbtSpec
+{
+    /// <summary>Every this many steps a member is ranked in its population (a multiple of evaluation.every).</summary>
+    [Id(0)] public long Interval { get; init; } = 500;
+    /// <summary>Members in the bottom quantile exploit one from the top quantile.</summary>
+    [Id(1)] public double Quantile { get; init; } = 0.25;
+    [Id(2)] public double[] PerturbFactors { get; init; } = [0.8, 1.2];
+    [Id(3)] public double ResampleProbability { get; init; } = 0.25;
 }
 
 /// <summary>Exactly one of its fields is set.</summary>

@@ -22,6 +22,12 @@ public interface ISweepGrain : IGrainWithStringKey
     [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(ISweepObserver observer);
     /// <summary>From a member's coordinator: its latest status.</summary>
     [Alias("MemberUpdated"), OneWay] Task MemberUpdatedAsync(MemberStatus status);
+    /// <summary>
+    /// PBT: a member at an interval reports its fitness and its checkpoint at this step; the answer is null (carry
+    /// on) or an exploit. Interleaves with the sweep's own calls, so a member waiting here never deadlocks with it.
+    /// </summary>
+    [Alias("PbtReport"), AlwaysInterleave] ValueTask<PbtDecision?> PbtReportAsync(string memberId, long step, double? fitness,
+        Workers.CheckpointFile generator, Workers.CheckpointFile discriminator);
 }
 
 [Alias("gan.ISweepObserver")]

@@ -101,11 +101,11 @@ public sealed class CoordinatorGrain(
         await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
     }
 
-    public ValueTask<MemberStatus> StartAsync(GanSpec spec) => StartCoreAsync(spec, null);
+    public ValueTask<MemberStatus> StartAsync(GanSpec spec) => StartCoreAsync(spec, null, 0);
 
-    public ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId) => StartCoreAsync(spec, sweepId);
+    public ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId, long pbtInterval) => StartCoreAsync(spec, sweepId, pbtInterval);
 
-    private async ValueTask<MemberStatus> StartCoreAsync(GanSpec spec, string? sweepId)
+    private async ValueTask<MemberStatus> StartCoreAsync(GanSpec spec, string? sweepId, long pbtInterval)
     {
         SpecValidator.ThrowIfInvalid(spec);
         if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
@@ -130,6 +130,7 @@ public sealed class CoordinatorGrain(
             State = MemberState.Running,
             CreatedAt = DateTimeOffset.UtcNow,
             SweepId = sweepId,
+            PbtInterval = pbtInterval,
         };
         data = MixtureOf(spec);
         live = MemberState.Running;
@@ -223,6 +224,7 @@ public sealed class CoordinatorGrain(
         var spec = Spec;
         long total = spec.Training.Steps;
         int k = spec.Training.DStepsPerGStep;
+        // (spec and k change when a PBT exploit brings new hyperparameters.)
         try
         {
             await PrepareWorkersAsync();
@@ -253,6 +255,13 @@ public sealed class CoordinatorGrain(
                     feedback = await Discriminator.TrainAsync(step, batch);
                     if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss))
                     {
+                        // Under PBT a diverged member is replaced by exploiting a top member of its population.
+                        if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && await ExploitIfToldAsync(null))
+                        {
+                            spec = Spec;
+                            k = spec.Training.DStepsPerGStep;
+                            continue;
+                        }
                         await DivergedAsync($"non-finite loss (D loss {feedback.DLoss}, G loss {feedback.GLoss})");
                         return;
                     }
@@ -278,11 +287,18 @@ public sealed class CoordinatorGrain(
                 interval.Add(feedback, generatorStep.GradNorm);
 
                 if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
-                if (step % spec.Evaluation.Every == 0 || step == total) await EvaluateAsync();
-                if (step % spec.Checkpoint.Every == 0 || step == total)
+                bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
+                if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
+                if (step % spec.Checkpoint.Every == 0 || step == total || pbtReport)
                 {
                     await CheckpointAsync();
                     stepFailures = 0;
+                }
+                if (pbtReport && await ExploitIfToldAsync(Sweeps.SweepGrain.Fitness(Status())))
+                {
+                    spec = Spec;
+                    k = spec.Training.DStepsPerGStep;
+                    continue;
                 }
 
                 var now = clock.Elapsed;
@@ -337,6 +353,41 @@ public sealed class CoordinatorGrain(
             pausedSignal?.TrySetResult();
             PublishNow();
         }
+    }
+
+    /// <summary>
+    /// PBT: reports fitness and the checkpoint just written to the sweep; if told to exploit, loads the donor's
+    /// checkpoint (weights, optimizer state, RNG state, step) into both workers under the explored hyperparameters,
+    /// drops its own newer checkpoints, and checkpoints the result as its own.
+    /// </summary>
+    private async Task<bool> ExploitIfToldAsync(double? fitness)
+    {
+        var own = state.State.LastCheckpoint!;
+        var decision = await GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(state.State.SweepId!)
+            .PbtReportAsync(MemberId, step, fitness, own.Generator, own.Discriminator);
+        if (decision is null) return false;
+        try
+        {
+            await Task.WhenAll(
+                Generator.PrepareAsync(new WorkerSetup(MemberId, decision.Spec, decision.Generator)).AsTask(),
+                Discriminator.PrepareAsync(new WorkerSetup(MemberId, decision.Spec, decision.Discriminator)).AsTask());
+        }
+        catch (Exception e) when (e is not SpecException)
+        {
+            // The donor's checkpoint went away (pruned) or is unreadable: carry on with our own.
+            Log.ExploitFailed(logger, e, MemberId, decision.DonorId, decision.DonorStep);
+            await PrepareWorkersAsync();
+            return false;
+        }
+        state.State.Spec = decision.Spec;
+        step = decision.DonorStep;
+        curve.RemoveAll(c => c.Step > step);
+        evaluations.RemoveAll(e => e.Step > step);
+        imageEvaluations.RemoveAll(e => e.Step > step);
+        await store.DeleteAfterAsync(MemberId, step);
+        Log.Exploited(logger, MemberId, decision.DonorId, decision.DonorStep, decision.NewHyperparameters);
+        await CheckpointAsync();
+        return true;
     }
 
     private async Task PauseHereAsync()

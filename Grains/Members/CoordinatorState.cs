@@ -25,4 +25,6 @@ public sealed class CoordinatorState
     public DateTimeOffset CreatedAt { get; set; }
     /// <summary>The sweep this member belongs to, which it keeps informed; null for a member on its own.</summary>
     public string? SweepId { get; set; }
+    /// <summary>Population-based training: steps between reports to the sweep; 0 when not under PBT.</summary>
+    public long PbtInterval { get; set; }
 }

@@ -21,6 +21,8 @@ public interface ICheckpointStore
     /// <summary>Complete checkpoints of a member, newest first.</summary>
     Task<IReadOnlyList<CheckpointManifest>> ListManifestsAsync(string memberId);
     Task PruneAsync(string memberId, int keep);
+    /// <summary>Removes a member's checkpoints newer than <paramref name="step"/> (after it took over another's state).</summary>
+    Task DeleteAfterAsync(string memberId, long step);
     Task WriteMemberRecordAsync(MemberRecord record);
     Task<IReadOnlyList<MemberRecord>> ListMemberRecordsAsync();
 }
@@ -39,7 +41,9 @@ public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
 
     public async Task<CheckpointFile> WritePartAsync(string memberId, long step, string part, byte[] bytes)
     {
-        string path = Path.Combine(MemberDirectory(memberId), "checkpoints", StepDirectoryName(step), SafeName(part) + ".bin");
+        // A unique name per write: a member that takes over another's state may checkpoint the same step again while a
+        // third member is still loading the earlier files of that step (PBT), which must not change under it.
+        string path = Path.Combine(MemberDirectory(memberId), "checkpoints", StepDirectoryName(step), $"{SafeName(part)}-{Guid.NewGuid():N}.bin");
         await AtomicFile.WriteAsync(path, bytes);
         return new CheckpointFile(path, step, bytes.LongLength, Convert.ToHexString(SHA256.HashData(bytes)));
     }
@@ -99,6 +103,16 @@ public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
             if (string.CompareOrdinal(Path.GetFileName(d), Path.GetFileName(oldestKept)) < 0)
                 Directory.Delete(d, recursive: true);
         }
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteAfterAsync(string memberId, long step)
+    {
+        string dir = Path.Combine(MemberDirectory(memberId), "checkpoints");
+        if (!Directory.Exists(dir)) return Task.CompletedTask;
+        foreach (var d in Directory.GetDirectories(dir, "step-*"))
+            if (string.CompareOrdinal(Path.GetFileName(d), StepDirectoryName(step)) > 0)
+                Directory.Delete(d, recursive: true);
         return Task.CompletedTask;
     }
 

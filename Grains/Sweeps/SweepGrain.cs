@@ -1,6 +1,7 @@
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Specs;
 using GanCluster.Contracts.Sweeps;
+using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
 using Microsoft.Extensions.Logging;
@@ -16,6 +17,7 @@ public sealed class SweepGrainState
     public List<SweepMemberState> Members { get; set; } = [];
     public int MostRunning { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    public List<LineageEntry> Lineage { get; set; } = [];
 }
 
 public sealed class SweepMemberState
@@ -28,6 +30,11 @@ public sealed class SweepMemberState
     public MemberState State { get; set; } = MemberState.Pending;
     public long Step { get; set; }
     public double? Fitness { get; set; }
+    /// <summary>PBT: the checkpoint and fitness the member reported at its last interval.</summary>
+    public long ReportedStep { get; set; }
+    public double? ReportedFitness { get; set; }
+    public CheckpointFile? ReportedGenerator { get; set; }
+    public CheckpointFile? ReportedDiscriminator { get; set; }
 }
 
 /// <summary>
@@ -43,6 +50,15 @@ public sealed class SweepGrain(
     private readonly ObserverManager<ISweepObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private DateTime lastNotify = DateTime.MinValue;
     private bool pumping;
+    // PBT reports interleave with the sweep's other calls: state writes go one at a time.
+    private readonly SemaphoreSlim writes = new(1, 1);
+
+    private async Task SaveAsync()
+    {
+        await writes.WaitAsync();
+        try { await state.WriteStateAsync(); }
+        finally { writes.Release(); }
+    }
 
     private string SweepId => this.GetPrimaryKeyString();
 
@@ -77,7 +93,7 @@ public sealed class SweepGrain(
                 State = MemberState.Pending,
             }).ToList(),
         };
-        await state.WriteStateAsync();
+        await SaveAsync();
         await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId);
         await PumpAsync();
         return Status();
@@ -90,7 +106,7 @@ public sealed class SweepGrain(
         RequireSpec();
         if (state.State.State != SweepState.Running) return Status();
         state.State.State = SweepState.Paused;
-        await state.WriteStateAsync();
+        await SaveAsync();
         await Task.WhenAll(Running().Select(m => Coordinator(m).PauseAsync().AsTask()));
         return Status();
     }
@@ -100,7 +116,7 @@ public sealed class SweepGrain(
         RequireSpec();
         if (state.State.State != SweepState.Paused) return Status();
         state.State.State = SweepState.Running;
-        await state.WriteStateAsync();
+        await SaveAsync();
         await Task.WhenAll(state.State.Members.Where(m => m.Started && m.State == MemberState.Paused).Select(m => Coordinator(m).ResumeAsync().AsTask()));
         await PumpAsync();
         return Status();
@@ -112,11 +128,11 @@ public sealed class SweepGrain(
         if (state.State.State is SweepState.Completed or SweepState.Cancelled) return Status();
         state.State.State = SweepState.Cancelled;
         foreach (var m in state.State.Members.Where(m => !m.Started)) m.State = MemberState.Cancelled;
-        await state.WriteStateAsync();
+        await SaveAsync();
         var cancelled = await Task.WhenAll(state.State.Members.Where(m => m.Started && !m.State.IsFinished())
             .Select(m => Coordinator(m).CancelAsync().AsTask()));
         foreach (var status in cancelled) Record(status);
-        await state.WriteStateAsync();
+        await SaveAsync();
         Notify(force: true);
         return Status();
     }
@@ -133,6 +149,53 @@ public sealed class SweepGrain(
         return ValueTask.CompletedTask;
     }
 
+    public async ValueTask<PbtDecision?> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
+    {
+        var s = state.State;
+        var search = s.Spec?.Search;
+        var member = s.Members.FirstOrDefault(m => m.MemberId == memberId);
+        if (search is null || search.Strategy != "pbt" || member is null) return null;
+        member.ReportedStep = step;
+        member.ReportedFitness = fitness;
+        member.ReportedGenerator = generator;
+        member.ReportedDiscriminator = discriminator;
+        // Only members that have a checkpoint can be ranked or be donors (never exploit a donor without one).
+        var ranked = s.Members.Where(m => m.Population == member.Population && m.ReportedGenerator is not null)
+            .OrderByDescending(m => m.ReportedFitness ?? double.NegativeInfinity).ThenBy(m => m.MemberId, StringComparer.Ordinal).ToList();
+        int n = ranked.Count, q = Math.Max(1, (int)Math.Floor(n * search.Pbt.Quantile));
+        int rank = ranked.IndexOf(member);
+        bool bottom = fitness is null || rank >= n - q;
+        if (n < 2 || !bottom || rank < q && fitness is not null) return null;
+        var rng = new Random(HashCode.Combine(search.Seed, memberId, step));
+        var donors = ranked.Take(q).Where(m => m != member).ToList();
+        if (donors.Count == 0) return null;
+        var donor = donors[rng.Next(donors.Count)];
+        var space = SweepPlanner.Space(search, []);
+        var explored = space.Explore(donor.Hyperparameters, rng, search.Pbt.PerturbFactors, search.Pbt.ResampleProbability);
+        GanSpec spec;
+        try { spec = SpecLoader.Parse(SpecLoader.ToJson(s.Spec! with { Search = null, Seed = member.Spec.Seed }), SearchSpace.Overrides(explored), memberId); }
+        catch (SpecException)
+        {
+            // An explored point the spec refuses: take the donor's own hyperparameters unchanged.
+            explored = donor.Hyperparameters;
+            spec = donor.Spec with { Seed = member.Spec.Seed };
+        }
+        var entry = new LineageEntry(memberId, step, donor.MemberId, donor.ReportedStep, SearchSpace.Describe(member.Hyperparameters),
+            SearchSpace.Describe(explored), DateTimeOffset.UtcNow);
+        s.Lineage.Add(entry);
+        member.Hyperparameters = new Dictionary<string, string>(explored);
+        member.Spec = spec;
+        member.ReportedFitness = donor.ReportedFitness;
+        member.ReportedGenerator = donor.ReportedGenerator;
+        member.ReportedDiscriminator = donor.ReportedDiscriminator;
+        member.ReportedStep = donor.ReportedStep;
+        await SaveAsync();
+        SweepLog.Exploited(logger, SweepId, memberId, step, donor.MemberId, donor.ReportedStep, entry.NewHyperparameters);
+        Notify(force: true);
+        return new PbtDecision(donor.MemberId, donor.ReportedStep, donor.ReportedGenerator!, donor.ReportedDiscriminator!, spec,
+            entry.OldHyperparameters, entry.NewHyperparameters);
+    }
+
     public async Task MemberUpdatedAsync(MemberStatus status)
     {
         if (state.State.Spec is null) return;
@@ -140,7 +203,7 @@ public sealed class SweepGrain(
         if (member is null) return;
         if (status.State.IsFinished())
         {
-            await state.WriteStateAsync();
+            await SaveAsync();
             await PumpAsync();
         }
         Notify(force: status.State.IsFinished());
@@ -180,10 +243,10 @@ public sealed class SweepGrain(
                 next.Started = true;
                 next.State = MemberState.Running;
                 s.MostRunning = Math.Max(s.MostRunning, running + 1);
-                await state.WriteStateAsync();
+                await SaveAsync();
                 try
                 {
-                    Record(await Coordinator(next).StartInSweepAsync(next.Spec, SweepId));
+                    Record(await Coordinator(next).StartInSweepAsync(next.Spec, SweepId, s.Spec.Search.Strategy == "pbt" ? s.Spec.Search.Pbt.Interval : 0));
                 }
                 catch (Exception e)
                 {
@@ -196,7 +259,7 @@ public sealed class SweepGrain(
                 s.State = SweepState.Completed;
                 SweepLog.SweepCompleted(logger, SweepId, s.Members.Count);
             }
-            await state.WriteStateAsync();
+            await SaveAsync();
         }
         finally { pumping = false; }
         Notify(force: true);
@@ -231,6 +294,7 @@ public sealed class SweepGrain(
             Concurrency = s.Spec?.Search?.Concurrency ?? 0,
             MostRunning = s.MostRunning,
             Fitness = s.Spec is null ? "" : SpecValidator.IsImageData(s.Spec.Data.Kind) ? "−Fréchet distance" : "modes covered fraction × high-quality fraction",
+            Lineage = s.Lineage.ToArray(),
             Members = s.Members.Select(m => new SweepMember(m.MemberId, m.Population, m.State, m.Step, m.Spec.Training.Steps, m.Fitness,
                 SearchSpace.Describe(m.Hyperparameters), m.Started)).ToArray(),
         };
@@ -241,6 +305,9 @@ internal static partial class SweepLog
 {
     [LoggerMessage(101, LogLevel.Error, "Sweep {SweepId}: member {MemberId} could not start")]
     public static partial void MemberStartFailed(ILogger logger, Exception exception, string sweepId, string memberId);
+
+    [LoggerMessage(103, LogLevel.Information, "Sweep {SweepId}: member {MemberId} at step {Step} exploits {DonorId} (its checkpoint at step {DonorStep}) and explores: {Hyperparameters}")]
+    public static partial void Exploited(ILogger logger, string sweepId, string memberId, long step, string donorId, long donorStep, string hyperparameters);
 
     [LoggerMessage(102, LogLevel.Information, "Sweep {SweepId} completed: {Members} members")]
     public static partial void SweepCompleted(ILogger logger, string sweepId, int members);

@@ -17,7 +17,16 @@ public static class SweepPlanner
     public static void ValidateSearch(SearchSpec search, List<string> p)
     {
         if (!Strategies.Contains(search.Strategy)) p.Add($"search.strategy: must be one of {string.Join(", ", Strategies)}, got '{search.Strategy}'");
-        if (search.Strategy == "pbt") p.Add("search.strategy: pbt is not available yet (population-based training lands with the population grain); use grid or random");
+        if (search.Strategy == "pbt")
+        {
+            var pbt = search.Pbt;
+            if (pbt.Interval < 1) p.Add($"search.pbt.interval: must be at least 1, got {pbt.Interval}");
+            if (!(pbt.Quantile > 0 && pbt.Quantile <= 0.5)) p.Add($"search.pbt.quantile: must be in (0, 0.5], got {pbt.Quantile.ToString(CultureInfo.InvariantCulture)}");
+            if (pbt.PerturbFactors.Length == 0 || pbt.PerturbFactors.Any(f => !(f > 0 && f < 100))) p.Add("search.pbt.perturbFactors: must be a non-empty list of positive factors");
+            if (!(pbt.ResampleProbability >= 0 && pbt.ResampleProbability <= 1)) p.Add($"search.pbt.resampleProbability: must be in [0, 1], got {pbt.ResampleProbability.ToString(CultureInfo.InvariantCulture)}");
+            if (search.Concurrency < search.MembersPerPopulation * search.Populations)
+                p.Add($"search.concurrency: population-based training needs every member training at once ({search.Populations * search.MembersPerPopulation}), got {search.Concurrency}");
+        }
         if (search.Populations is < 1 or > 1000) p.Add($"search.populations: must be between 1 and 1000, got {search.Populations}");
         if (search.MembersPerPopulation is < 1 or > MaxMembers) p.Add($"search.membersPerPopulation: must be between 1 and {MaxMembers}, got {search.MembersPerPopulation}");
         if (search.Concurrency is < 1 or > 1024) p.Add($"search.concurrency: must be between 1 and 1024, got {search.Concurrency}");

@@ -44,6 +44,12 @@ public static partial class Log
     [LoggerMessage(14, LogLevel.Warning, "Member {MemberId}: step {Step} failed (attempt {Attempt} of {MaxAttempts}); replaying from the checkpoint at step {CheckpointStep}")]
     public static partial void StepRetrying(ILogger logger, Exception exception, string memberId, long step, int attempt, int maxAttempts, long checkpointStep);
 
+    [LoggerMessage(15, LogLevel.Information, "Member {MemberId} exploits {DonorId} at its step {DonorStep} and explores: {Hyperparameters}")]
+    public static partial void Exploited(ILogger logger, string memberId, string donorId, long donorStep, string hyperparameters);
+
+    [LoggerMessage(16, LogLevel.Warning, "Member {MemberId} could not load {DonorId}'s checkpoint at step {DonorStep}; it carries on from its own")]
+    public static partial void ExploitFailed(ILogger logger, Exception exception, string memberId, string donorId, long donorStep);
+
     [LoggerMessage(10, LogLevel.Information, "Resuming member {MemberId} after a silo start")]
     public static partial void ResumingMember(ILogger logger, string memberId);
 }

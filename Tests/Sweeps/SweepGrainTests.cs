@@ -53,6 +53,63 @@ public class SweepGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Population_based_training_exploits_top_members_and_keeps_a_lineage()
+    {
+        var spec = Sweep("pbt", 4, 200, new()
+        {
+            ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] },
+            ["optimizer.discriminatorLr"] = new() { LogUniform = [1e-4, 1e-2] },
+        }, members: 4) with
+        {
+            Search = new SearchSpec
+            {
+                Strategy = "pbt", Concurrency = 4, MembersPerPopulation = 4, Seed = 3,
+                Space = new()
+                {
+                    ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] },
+                    ["optimizer.discriminatorLr"] = new() { LogUniform = [1e-4, 1e-2] },
+                },
+                Pbt = new PbtSpec { Interval = 50, Quantile = 0.25, ResampleProbability = 0 },
+            },
+            Evaluation = new() { Every = 50, Samples = 500, MinSamplesPerMode = 10 },
+            Checkpoint = new() { Every = 50, Keep = 20 },
+        };
+        var sweep = fixture.Client.GetGrain<ISweepGrain>("pbt-sweep");
+        await sweep.SubmitAsync(spec);
+        var done = await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State == SweepState.Completed, Timeout, "the PBT sweep to complete");
+        foreach (var m in done.Members)
+        {
+            var status = await fixture.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetStatusAsync();
+            Assert.True(m.State == MemberState.Completed, $"{m.MemberId} {m.State}: {status.Error}");
+        }
+        Assert.NotEmpty(done.Lineage);
+        foreach (var entry in done.Lineage)
+        {
+            Assert.NotEqual(entry.MemberId, entry.DonorId);
+            Assert.Contains(done.Members, m => m.MemberId == entry.DonorId);
+            Assert.True(entry.DonorStep > 0 && entry.DonorStep % 50 == 0, $"donor step {entry.DonorStep}");
+            foreach (var part in entry.NewHyperparameters.Split(", "))
+                Assert.InRange(double.Parse(part.Split('=')[1], System.Globalization.CultureInfo.InvariantCulture), 1e-4, 1e-2);
+        }
+        // The exploiting member took the donor's checkpoint: its own checkpoint at the donor's step holds the donor's weights.
+        // The last exploit of all is the last of its member, so nothing of that member's later replaces it.
+        var first = done.Lineage[^1];
+        var store = new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory);
+        var donorManifest = (await store.ListManifestsAsync(first.DonorId)).SingleOrDefault(m => m.Step == first.DonorStep);
+        var recipientManifest = (await store.ListManifestsAsync(first.MemberId)).FirstOrDefault(m => m.Step == first.DonorStep);
+        Assert.NotNull(donorManifest);
+        Assert.NotNull(recipientManifest);
+        {
+            var data = GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data);
+            using var a = new GanCluster.Grains.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
+            using var b = new GanCluster.Grains.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
+            using (var r = new BinaryReader(File.OpenRead(donorManifest.Generator.Path))) a.Load(r);
+            using (var r = new BinaryReader(File.OpenRead(recipientManifest.Generator.Path))) b.Load(r);
+            Assert.Equal(a.WeightBytes(), b.WeightBytes());
+        }
+    }
+
+    [Fact]
     public async Task Cancel_stops_every_member_and_leaves_their_checkpoints()
     {
         var spec = Sweep("random", 2, 1_000_000, new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } }, members: 3)
