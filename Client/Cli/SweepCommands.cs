@@ -68,8 +68,9 @@ public static class SweepCommands
         foreach (var m in ranked)
             reports.Add(await cluster.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetReportAsync());
         RunReport.Write(outDir, reports, status);
+        FitnessPlot.Write(Path.Combine(outDir, "fitness.png"), reports, status.Lineage, $"sweep {status.SweepId} ({status.Strategy})");
         File.WriteAllText(Path.Combine(outDir, "leaderboard.md"), SweepView.Leaderboard(status));
-        Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, and the best member's samples.png, curves.png");
+        Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, fitness.png, and the best member's samples.png, curves.png");
     }
 
     /// <summary>The cluster verbs; each needs --cluster.</summary>
