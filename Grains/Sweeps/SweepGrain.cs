@@ -149,6 +149,8 @@ public sealed class SweepGrain(
         return ValueTask.CompletedTask;
     }
 
+    private bool lineageDirty;
+
     public async ValueTask<PbtDecision?> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
     {
         var s = state.State;
@@ -189,7 +191,8 @@ public sealed class SweepGrain(
         member.ReportedGenerator = donor.ReportedGenerator;
         member.ReportedDiscriminator = donor.ReportedDiscriminator;
         member.ReportedStep = donor.ReportedStep;
-        await SaveAsync();
+        // Persisted by the sweep's next turn: this call interleaves, and must not wait on the sweep's own writes.
+        lineageDirty = true;
         SweepLog.Exploited(logger, SweepId, memberId, step, donor.MemberId, donor.ReportedStep, entry.NewHyperparameters);
         Notify(force: true);
         return new PbtDecision(donor.MemberId, donor.ReportedStep, donor.ReportedGenerator!, donor.ReportedDiscriminator!, spec,
@@ -201,6 +204,11 @@ public sealed class SweepGrain(
         if (state.State.Spec is null) return;
         var member = Record(status);
         if (member is null) return;
+        if (lineageDirty)
+        {
+            lineageDirty = false;
+            await SaveAsync();
+        }
         if (status.State.IsFinished())
         {
             await SaveAsync();

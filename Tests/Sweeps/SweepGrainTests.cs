@@ -110,6 +110,34 @@ public class SweepGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_sweep_observer_receives_progress_until_the_sweep_ends()
+    {
+        var view = new RecordingSweepObserver();
+        var observer = fixture.Client.CreateObjectReference<ISweepObserver>(view);
+        var sweep = fixture.Client.GetGrain<ISweepGrain>("observed-sweep");
+        await sweep.SubscribeAsync(observer);
+        await sweep.SubmitAsync(Sweep("random", 2, 200, new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } }, members: 2));
+        var last = await view.Finished.WaitAsync(Timeout);
+        Assert.Equal(SweepState.Completed, last.State);
+        Assert.True(view.Count >= 2, $"{view.Count} updates");
+        Assert.All(last.Members, m => Assert.Equal(MemberState.Completed, m.State));
+    }
+
+    private sealed class RecordingSweepObserver : ISweepObserver
+    {
+        private readonly TaskCompletionSource<SweepStatus> finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Count;
+        public Task<SweepStatus> Finished => finished.Task;
+
+        public Task OnSweepProgressAsync(SweepStatus status)
+        {
+            Interlocked.Increment(ref Count);
+            if (status.State is SweepState.Completed or SweepState.Cancelled) finished.TrySetResult(status);
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task Cancel_stops_every_member_and_leaves_their_checkpoints()
     {
         var spec = Sweep("random", 2, 1_000_000, new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } }, members: 3)
