@@ -38,6 +38,21 @@ public sealed record SearchSpec
     /// <summary>Seed of the random draws of the search (members keep their spec's seed, offset by their index).</summary>
     [Id(5)] public long Seed { get; init; } = 1;
     [Id(6)] public PbtSpec Pbt { get; init; } = new();
+    [Id(7)] public MedianStoppingSpec MedianStopping { get; init; } = new();
+}
+
+/// <summary>
+/// Grid and random sweeps: a member whose fitness at an evaluation is far behind the median of the others at the same
+/// step (below median − factor·|median|) is stopped, once past the grace steps.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("gan.MedianStoppingSpec")]
+public sealed record MedianStoppingSpec
+{
+    [Id(0)] public bool Enabled { get; init; }
+    [Id(1)] public long GraceSteps { get; init; } = 1000;
+    [Id(2)] public double Factor { get; init; } = 0.5;
+    /// <summary>Members that must have reached the same step before one is judged.</summary>
+    [Id(3)] public int MinOthers { get; init; } = 2;
 }
 
 /// <summary>Population-based training (Jaderberg et al. 2017).</summary>
@@ -186,6 +201,8 @@ public sealed record TrainingSpec
     [Id(3)] public int LogEvery { get; init; } = 10;
     /// <summary>d_first (the classic order) | g_first (G steps against the current D, then D takes its steps).</summary>
     [Id(4)] public string Order { get; init; } = "d_first";
+    /// <summary>A member whose D or G loss exceeds this in magnitude (or is NaN/∞) has diverged.</summary>
+    [Id(5)] public double MaxLoss { get; init; } = 1e6;
 }
 
 [GenerateSerializer, Immutable, Alias("gan.EvaluationSpec")]

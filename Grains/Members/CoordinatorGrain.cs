@@ -253,7 +253,8 @@ public sealed class CoordinatorGrain(
                 {
                     var batch = await Generator.SampleAsync(step, k);
                     feedback = await Discriminator.TrainAsync(step, batch);
-                    if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss))
+                    if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss)
+                        || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
                     {
                         // Under PBT a diverged member is replaced by exploiting a top member of its population.
                         if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && await ExploitIfToldAsync(null))
@@ -262,7 +263,7 @@ public sealed class CoordinatorGrain(
                             k = spec.Training.DStepsPerGStep;
                             continue;
                         }
-                        await DivergedAsync($"non-finite loss (D loss {feedback.DLoss}, G loss {feedback.GLoss})");
+                        await DivergedAsync($"exploding or non-finite loss (D loss {feedback.DLoss:G4}, G loss {feedback.GLoss:G4}, limit {spec.Training.MaxLoss:G4})");
                         return;
                     }
                     generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);

@@ -148,6 +148,7 @@ public static partial class SpecValidator
             Range(p, "training.dStepsPerGStep", t.DStepsPerGStep, 1, 100);
             Range(p, "training.logEvery", t.LogEvery, 1, 1_000_000);
             OneOf(p, "training.order", t.Order, Orders);
+            Positive(p, "training.maxLoss", t.MaxLoss, 1e30);
             if (t.BatchSize >= 1 && t.DStepsPerGStep >= 1 && (long)t.BatchSize * t.DStepsPerGStep > 1_048_576)
                 p.Add($"training: batchSize × dStepsPerGStep must be at most 1048576 samples per step, got {(long)t.BatchSize * t.DStepsPerGStep}");
         }

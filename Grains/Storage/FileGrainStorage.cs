@@ -10,7 +10,8 @@ namespace GanCluster.Grains.Storage;
 /// </summary>
 public sealed class FileGrainStorage(string directory) : IGrainStorage
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
+    // NaN and ±∞ occur in the metrics of a diverging member and must persist like any number.
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
     private readonly string root = Path.GetFullPath(directory);
 
     private string PathFor(string stateName, GrainId grainId)

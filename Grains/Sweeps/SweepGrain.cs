@@ -35,6 +35,9 @@ public sealed class SweepMemberState
     public double? ReportedFitness { get; set; }
     public CheckpointFile? ReportedGenerator { get; set; }
     public CheckpointFile? ReportedDiscriminator { get; set; }
+    /// <summary>Fitness at each evaluated step, for median stopping.</summary>
+    public Dictionary<long, double> FitnessByStep { get; set; } = [];
+    public bool StoppedEarly { get; set; }
 }
 
 /// <summary>
@@ -209,12 +212,31 @@ public sealed class SweepGrain(
             lineageDirty = false;
             await SaveAsync();
         }
+        if (await StopIfFarBehindAsync(member, status)) return;
         if (status.State.IsFinished())
         {
             await SaveAsync();
             await PumpAsync();
         }
         Notify(force: status.State.IsFinished());
+    }
+
+    /// <summary>Median stopping: cancels a member far behind the others at the same evaluated step.</summary>
+    private async Task<bool> StopIfFarBehindAsync(SweepMemberState member, MemberStatus status)
+    {
+        var rule = state.State.Spec!.Search!.MedianStopping;
+        long evaluated = status.Evaluation?.Step ?? status.ImageEvaluation?.Step ?? -1;
+        if (evaluated < 0 || Fitness(status) is not double fitness || member.FitnessByStep.ContainsKey(evaluated)) return false;
+        member.FitnessByStep[evaluated] = fitness;
+        if (!rule.Enabled || status.State.IsFinished()) return false;
+        var others = state.State.Members.Where(m => m != member && m.FitnessByStep.ContainsKey(evaluated)).Select(m => m.FitnessByStep[evaluated]).ToList();
+        if (!MedianStopping.ShouldStop(fitness, others, evaluated, rule.GraceSteps, rule.Factor, rule.MinOthers)) return false;
+        SweepLog.StoppedEarly(logger, SweepId, member.MemberId, evaluated, fitness);
+        member.StoppedEarly = true;
+        Record(await Coordinator(member).CancelAsync());
+        await SaveAsync();
+        await PumpAsync();
+        return true;
     }
 
     private SweepMemberState? Record(MemberStatus status)
@@ -316,6 +338,9 @@ internal static partial class SweepLog
 
     [LoggerMessage(103, LogLevel.Information, "Sweep {SweepId}: member {MemberId} at step {Step} exploits {DonorId} (its checkpoint at step {DonorStep}) and explores: {Hyperparameters}")]
     public static partial void Exploited(ILogger logger, string sweepId, string memberId, long step, string donorId, long donorStep, string hyperparameters);
+
+    [LoggerMessage(104, LogLevel.Information, "Sweep {SweepId}: member {MemberId} stopped at step {Step}, fitness {Fitness:F4} far behind the median")]
+    public static partial void StoppedEarly(ILogger logger, string sweepId, string memberId, long step, double fitness);
 
     [LoggerMessage(102, LogLevel.Information, "Sweep {SweepId} completed: {Members} members")]
     public static partial void SweepCompleted(ILogger logger, string sweepId, int members);

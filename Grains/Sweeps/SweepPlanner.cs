@@ -17,6 +17,11 @@ public static class SweepPlanner
     public static void ValidateSearch(SearchSpec search, List<string> p)
     {
         if (!Strategies.Contains(search.Strategy)) p.Add($"search.strategy: must be one of {string.Join(", ", Strategies)}, got '{search.Strategy}'");
+        var ms = search.MedianStopping;
+        if (ms.GraceSteps < 0) p.Add($"search.medianStopping.graceSteps: must be at least 0, got {ms.GraceSteps}");
+        if (!(ms.Factor >= 0 && ms.Factor <= 10)) p.Add($"search.medianStopping.factor: must be between 0 and 10, got {ms.Factor.ToString(CultureInfo.InvariantCulture)}");
+        if (ms.MinOthers is < 1 or > 1000) p.Add($"search.medianStopping.minOthers: must be between 1 and 1000, got {ms.MinOthers}");
+        if (ms.Enabled && search.Strategy == "pbt") p.Add("search.medianStopping: PBT replaces weak members itself; median stopping is for grid and random");
         if (search.Strategy == "pbt")
         {
             var pbt = search.Pbt;

@@ -149,3 +149,33 @@ public class ExploitTests
         Assert.Equal(d, Save(check.Discriminator.Save));
     }
 }
+
+public class MedianStoppingTests
+{
+    [Theory]
+    [InlineData(0.10, new[] { 0.5, 0.6, 0.7 }, 2000, true)]    // far below the median 0.6 (threshold 0.3)
+    [InlineData(0.35, new[] { 0.5, 0.6, 0.7 }, 2000, false)]   // behind, but within factor·median
+    [InlineData(0.10, new[] { 0.5, 0.6, 0.7 }, 500, false)]    // still in its grace steps
+    [InlineData(0.10, new[] { 0.6 }, 2000, false)]             // too few others to judge
+    [InlineData(-300.0, new[] { -100.0, -120.0, -90.0 }, 2000, true)]  // images: −FD, median −100, threshold −150
+    [InlineData(-140.0, new[] { -100.0, -120.0, -90.0 }, 2000, false)]
+    public void A_member_is_stopped_only_when_far_behind_the_median_at_its_step(double fitness, double[] others, long step, bool stop)
+    {
+        Assert.Equal(stop, GanCluster.Grains.Sweeps.MedianStopping.ShouldStop(fitness, others, step, graceSteps: 1000, factor: 0.5, minOthers: 2));
+    }
+
+    [Fact]
+    public void Median_stopping_is_refused_under_PBT()
+    {
+        var spec = TestSpecs.SmallRing() with
+        {
+            Search = new GanCluster.Contracts.Specs.SearchSpec
+            {
+                Strategy = "pbt", Concurrency = 4, MembersPerPopulation = 4,
+                Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },
+                MedianStopping = new GanCluster.Contracts.Specs.MedianStoppingSpec { Enabled = true },
+            },
+        };
+        Assert.Contains(SpecValidator.Validate(spec), p => p.StartsWith("search.medianStopping: PBT replaces weak members itself", StringComparison.Ordinal));
+    }
+}

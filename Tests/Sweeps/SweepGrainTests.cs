@@ -110,6 +110,36 @@ public class SweepGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_diverging_member_is_marked_diverged_and_the_sweep_carries_on()
+    {
+        // An unpenalised Wasserstein critic with learning rate 1 on data at 1e6: the losses explode within steps.
+        var spec = TestSpecs.SmallRing(steps: 200) with
+        {
+            Data = new DataSpec { Kind = "gaussian1d", Mean = 1e6, Std = 1e6 },
+            Model = new ModelSpec { NoiseDim = 1, Generator = new NetworkSpec { Width = 64, Depth = 3 }, Discriminator = new NetworkSpec { Width = 64, Depth = 3 } },
+            Evaluation = new() { Every = 200, Samples = 200, MinSamplesPerMode = 1 },
+            Search = new SearchSpec
+            {
+                Strategy = "grid", Concurrency = 2,
+                Space = new()
+                {
+                    ["loss.kind"] = new() { Choice = ["\"standard\"", "\"wasserstein_gp\""] },
+                },
+            },
+        };
+        spec = spec with { Loss = new LossSpec { GradientPenalty = 0 }, Optimizer = new OptimizerSpec { GeneratorLr = 1, DiscriminatorLr = 1, Beta1 = 0 } };
+        var sweep = fixture.Client.GetGrain<ISweepGrain>("diverging-sweep");
+        await sweep.SubmitAsync(spec);
+        var done = await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State == SweepState.Completed, Timeout, "the sweep to complete");
+        var wgan = done.Members.Single(m => m.Hyperparameters.Contains("wasserstein_gp"));
+        Assert.Equal(MemberState.Diverged, wgan.State);
+        var status = await fixture.Client.GetGrain<ICoordinatorGrain>(wgan.MemberId).GetStatusAsync();
+        Assert.Contains("exploding or non-finite loss", status.Error);
+        Assert.True(wgan.Step < 200);
+        Assert.True(done.Members.Single(m => m != wgan).State.IsFinished());
+    }
+
+    [Fact]
     public async Task A_sweep_observer_receives_progress_until_the_sweep_ends()
     {
         var view = new RecordingSweepObserver();
