@@ -65,8 +65,39 @@ public sealed class SweepGrain(
 
     private string SweepId => this.GetPrimaryKeyString();
 
+    private IGrainTimer? reconcile;
+
+    /// <summary>
+    /// Members report one-way; every few seconds the sweep also asks its unfinished members directly, so that a lost
+    /// report can never leave a slot taken or a finished sweep shown running.
+    /// </summary>
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Spec is null || state.State.State is SweepState.Completed or SweepState.Cancelled) return;
+        bool finished = false;
+        foreach (var m in state.State.Members.Where(m => m.Started && !m.State.IsFinished()).ToList())
+        {
+            try
+            {
+                var status = await Coordinator(m).GetStatusAsync();
+                Record(status);
+                finished |= status.State.IsFinished();
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                // The member's silo may be restarting; the next round asks again.
+            }
+        }
+        if (finished)
+        {
+            await SaveAsync();
+            await PumpAsync();
+        }
+    }
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        reconcile = this.RegisterGrainTimer(ReconcileAsync, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         // After a restart, start whatever the concurrency limit allows (members that were running resume themselves).
         if (state.State.Spec is not null && state.State.State == SweepState.Running) _ = PumpAsync();
         return Task.CompletedTask;
