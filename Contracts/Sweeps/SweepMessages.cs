@@ -41,7 +41,28 @@ public sealed record SweepStatus
     public SweepMember? Best => Members.Where(m => m.Fitness is not null).MaxBy(m => m.Fitness);
 }
 
-/// <summary>PBT's answer to a member that reports at an interval: carry on, or exploit a donor and explore.</summary>
+/// <summary>PBT's answer to a member reporting at an interval.</summary>
+[GenerateSerializer, Alias("gan.PbtAction")]
+public enum PbtAction
+{
+    /// <summary>Carry on with your own weights and hyperparameters.</summary>
+    Continue,
+    /// <summary>Members of your population have not reached this interval yet: ask again shortly.</summary>
+    Wait,
+    /// <summary>Load the donor's checkpoint and train on under the explored hyperparameters.</summary>
+    Exploit,
+}
+
+[GenerateSerializer, Immutable, Alias("gan.PbtVerdict")]
+public sealed record PbtVerdict(
+    [property: Id(0)] PbtAction Action,
+    [property: Id(1)] PbtDecision? Exploit = null)
+{
+    public static readonly PbtVerdict Continue = new(PbtAction.Continue);
+    public static readonly PbtVerdict Wait = new(PbtAction.Wait);
+}
+
+/// <summary>An exploit: the donor's checkpoint to load, and the explored hyperparameters as a whole spec.</summary>
 [GenerateSerializer, Immutable, Alias("gan.PbtDecision")]
 public sealed record PbtDecision(
     [property: Id(0)] string DonorId,

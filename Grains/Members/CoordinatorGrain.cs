@@ -29,8 +29,12 @@ public sealed class CoordinatorGrain(
 {
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan KeepAlive = TimeSpan.FromMinutes(10);
+    /// <summary>How many times a diverged PBT member may be replaced by a donor before it is marked diverged.</summary>
+    private const int MaxDivergenceRescues = 3;
+    private static readonly TimeSpan PbtPollInterval = TimeSpan.FromMilliseconds(100);
     private const int MaxStepRetries = 3;
     private int stepFailures;
+    private int divergenceRescues;
 
     private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private Task? loop;
@@ -257,7 +261,8 @@ public sealed class CoordinatorGrain(
                         || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
                     {
                         // Under PBT a diverged member is replaced by exploiting a top member of its population.
-                        if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && await ExploitIfToldAsync(null))
+                        if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && ++divergenceRescues <= MaxDivergenceRescues
+                            && await ExploitIfToldAsync(null))
                         {
                             spec = Spec;
                             k = spec.Training.DStepsPerGStep;
@@ -364,8 +369,18 @@ public sealed class CoordinatorGrain(
     private async Task<bool> ExploitIfToldAsync(double? fitness)
     {
         var own = state.State.LastCheckpoint!;
-        var decision = await GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(state.State.SweepId!)
-            .PbtReportAsync(MemberId, step, fitness, own.Generator, own.Discriminator);
+        var sweep = GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(state.State.SweepId!);
+        Contracts.Sweeps.PbtVerdict verdict;
+        var waitingSince = Stopwatch.StartNew();
+        while ((verdict = await sweep.PbtReportAsync(MemberId, step, fitness, own.Generator, own.Discriminator)).Action == Contracts.Sweeps.PbtAction.Wait)
+        {
+            // The rest of the population has not reached this step yet: stay responsive to pause, cancel and shutdown.
+            if (cancelRequested || suspendRequested) return false;
+            if (pauseRequested) { await PauseHereAsync(); continue; }
+            if (waitingSince.Elapsed > PublishInterval) { DelayDeactivation(KeepAlive); PublishNow(); waitingSince.Restart(); }
+            await Task.Delay(PbtPollInterval);
+        }
+        var decision = verdict.Exploit;
         if (decision is null) return false;
         try
         {

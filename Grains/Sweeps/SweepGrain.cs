@@ -30,15 +30,18 @@ public sealed class SweepMemberState
     public MemberState State { get; set; } = MemberState.Pending;
     public long Step { get; set; }
     public double? Fitness { get; set; }
-    /// <summary>PBT: the checkpoint and fitness the member reported at its last interval.</summary>
-    public long ReportedStep { get; set; }
-    public double? ReportedFitness { get; set; }
-    public CheckpointFile? ReportedGenerator { get; set; }
-    public CheckpointFile? ReportedDiscriminator { get; set; }
+    /// <summary>PBT: the fitness and checkpoint the member reported at each interval (its own, never a donor's).</summary>
+    public List<PbtReport> Reports { get; set; } = [];
+    /// <summary>PBT: the last step the member was answered at, and the exploit it was told (null: carry on).</summary>
+    public long DecidedStep { get; set; } = -1;
+    public PbtDecision? Decision { get; set; }
     /// <summary>Fitness at each evaluated step, for median stopping.</summary>
     public Dictionary<long, double> FitnessByStep { get; set; } = [];
     public bool StoppedEarly { get; set; }
 }
+
+/// <summary>What a PBT member reported at one interval.</summary>
+public sealed record PbtReport(long Step, double? Fitness, CheckpointFile Generator, CheckpointFile Discriminator);
 
 /// <summary>
 /// Expands a sweep spec into members and starts them, never more than the concurrency limit at once; members report
@@ -88,11 +91,12 @@ public sealed class SweepGrain(
                 // The member's silo may be restarting; the next round asks again.
             }
         }
-        if (finished)
+        if (finished || lineageDirty)
         {
+            lineageDirty = false;
             await SaveAsync();
-            await PumpAsync();
         }
+        if (finished) await PumpAsync();
     }
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -185,52 +189,78 @@ public sealed class SweepGrain(
 
     private bool lineageDirty;
 
-    public async ValueTask<PbtDecision?> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
+    public ValueTask<PbtVerdict> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
     {
         var s = state.State;
         var search = s.Spec?.Search;
         var member = s.Members.FirstOrDefault(m => m.MemberId == memberId);
-        if (search is null || search.Strategy != "pbt" || member is null) return null;
-        member.ReportedStep = step;
-        member.ReportedFitness = fitness;
-        member.ReportedGenerator = generator;
-        member.ReportedDiscriminator = discriminator;
-        // Only members that have a checkpoint can be ranked or be donors (never exploit a donor without one).
-        var ranked = s.Members.Where(m => m.Population == member.Population && m.ReportedGenerator is not null)
-            .OrderByDescending(m => m.ReportedFitness ?? double.NegativeInfinity).ThenBy(m => m.MemberId, StringComparer.Ordinal).ToList();
+        if (search is null || search.Strategy != "pbt" || member is null) return ValueTask.FromResult(PbtVerdict.Continue);
+        var population = s.Members.Where(m => m.Population == member.Population).ToList();
+
+        if (fitness is null)
+        {
+            // A diverged member: replaced from the latest round before its step that ranked at least two members.
+            long round = population.SelectMany(m => m.Reports).Where(r => r.Step <= step && r.Fitness is not null)
+                .GroupBy(r => r.Step).Where(g => g.Count() >= 2).Select(g => g.Key).DefaultIfEmpty(-1).Max();
+            return ValueTask.FromResult(round < 0 ? PbtVerdict.Continue : Decide(member, population, round, step, search, diverged: true));
+        }
+
+        // An answer already given for this step is given again (a repeated call must not explore twice).
+        if (member.DecidedStep == step) return ValueTask.FromResult(member.Decision is null ? PbtVerdict.Continue : new PbtVerdict(PbtAction.Exploit, member.Decision));
+        member.Reports.RemoveAll(r => r.Step == step);
+        member.Reports.Add(new PbtReport(step, fitness, generator, discriminator));
+        lineageDirty = true;
+        // Synchronous rounds: wait for every running member of the population that has not reached this step yet.
+        bool waiting = population.Any(m => m != member && m.Started && !m.State.IsFinished()
+            && m.Reports.Select(r => r.Step).DefaultIfEmpty(-1).Max() < step && m.Step <= step);
+        if (waiting) return ValueTask.FromResult(PbtVerdict.Wait);
+        var verdict = Decide(member, population, step, step, search, diverged: false);
+        member.DecidedStep = step;
+        member.Decision = verdict.Exploit;
+        return ValueTask.FromResult(verdict);
+    }
+
+    /// <summary>
+    /// Ranks the population by the fitness its members reported at <paramref name="round"/>; a member in the bottom
+    /// quantile (or a diverged one) exploits a random member of the top quantile at that round and explores from its
+    /// hyperparameters. The choice is seeded by the sweep's seed, the member and the step.
+    /// </summary>
+    private PbtVerdict Decide(SweepMemberState member, List<SweepMemberState> population, long round, long step, SearchSpec search, bool diverged)
+    {
+        var ranked = population.Select(m => (Member: m, Report: m.Reports.FirstOrDefault(r => r.Step == round)))
+            .Where(x => x.Report is not null)
+            .OrderByDescending(x => x.Report!.Fitness ?? double.NegativeInfinity).ThenBy(x => x.Member.MemberId, StringComparer.Ordinal)
+            .ToList();
         int n = ranked.Count, q = Math.Max(1, (int)Math.Floor(n * search.Pbt.Quantile));
-        int rank = ranked.IndexOf(member);
-        bool bottom = fitness is null || rank >= n - q;
-        if (n < 2 || !bottom || rank < q && fitness is not null) return null;
-        var rng = new Random(HashCode.Combine(search.Seed, memberId, step));
-        var donors = ranked.Take(q).Where(m => m != member).ToList();
-        if (donors.Count == 0) return null;
-        var donor = donors[rng.Next(donors.Count)];
-        var space = SweepPlanner.Space(search, []);
-        var explored = space.Explore(donor.Hyperparameters, rng, search.Pbt.PerturbFactors, search.Pbt.ResampleProbability);
+        int rank = ranked.FindIndex(x => x.Member == member);
+        if (!diverged && (n < 2 || rank < n - q)) return PbtVerdict.Continue;
+        var donors = ranked.Take(q).Where(x => x.Member != member && x.Report!.Fitness is not null).ToList();
+        if (donors.Count == 0) return PbtVerdict.Continue;
+        // Stable across processes (HashCode is not), and the same for the same member position in any sweep of this spec.
+        int index = state.State.Members.IndexOf(member);
+        var rng = new Random((int)(Gan.Training.Seeds.For(search.Seed, $"pbt/{index}/{step}") & int.MaxValue));
+        var (donor, report) = donors[rng.Next(donors.Count)];
+        var explored = SweepPlanner.Space(search, []).Explore(donor.Hyperparameters, rng, search.Pbt.PerturbFactors, search.Pbt.ResampleProbability);
+        var s = state.State;
         GanSpec spec;
-        try { spec = SpecLoader.Parse(SpecLoader.ToJson(s.Spec! with { Search = null, Seed = member.Spec.Seed }), SearchSpace.Overrides(explored), memberId); }
+        try { spec = SpecLoader.Parse(SpecLoader.ToJson(s.Spec! with { Search = null, Seed = member.Spec.Seed }), SearchSpace.Overrides(explored), member.MemberId); }
         catch (SpecException)
         {
             // An explored point the spec refuses: take the donor's own hyperparameters unchanged.
             explored = donor.Hyperparameters;
             spec = donor.Spec with { Seed = member.Spec.Seed };
         }
-        var entry = new LineageEntry(memberId, step, donor.MemberId, donor.ReportedStep, SearchSpace.Describe(member.Hyperparameters),
+        var entry = new LineageEntry(member.MemberId, step, donor.MemberId, round, SearchSpace.Describe(member.Hyperparameters),
             SearchSpace.Describe(explored), DateTimeOffset.UtcNow);
         s.Lineage.Add(entry);
         member.Hyperparameters = new Dictionary<string, string>(explored);
         member.Spec = spec;
-        member.ReportedFitness = donor.ReportedFitness;
-        member.ReportedGenerator = donor.ReportedGenerator;
-        member.ReportedDiscriminator = donor.ReportedDiscriminator;
-        member.ReportedStep = donor.ReportedStep;
         // Persisted by the sweep's next turn: this call interleaves, and must not wait on the sweep's own writes.
         lineageDirty = true;
-        SweepLog.Exploited(logger, SweepId, memberId, step, donor.MemberId, donor.ReportedStep, entry.NewHyperparameters);
+        SweepLog.Exploited(logger, SweepId, member.MemberId, step, donor.MemberId, round, entry.NewHyperparameters);
         Notify(force: true);
-        return new PbtDecision(donor.MemberId, donor.ReportedStep, donor.ReportedGenerator!, donor.ReportedDiscriminator!, spec,
-            entry.OldHyperparameters, entry.NewHyperparameters);
+        return new PbtVerdict(PbtAction.Exploit, new PbtDecision(donor.MemberId, round, report!.Generator, report.Discriminator, spec,
+            entry.OldHyperparameters, entry.NewHyperparameters));
     }
 
     public async Task MemberUpdatedAsync(MemberStatus status)

@@ -1,6 +1,9 @@
 using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
+using Serilog;
 
 namespace GanCluster.Tests.Support;
 
@@ -12,6 +15,21 @@ public sealed class ClusterFixture : IAsyncLifetime
     public TestCluster Cluster { get; private set; } = null!;
     public string DataDirectory => data.Path;
     public IClusterClient Client => Cluster.Client;
+
+    /// <summary>The silo's log (Information and up), for the message of a failing test.</summary>
+    public string LogPath => Path.Combine(data.Path, "silo.log");
+
+    /// <summary>The last lines of the silo's log.</summary>
+    public string LogTail(int lines = 60)
+    {
+        try
+        {
+            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var all = new StreamReader(stream).ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException e) { return $"(no silo log: {e.Message})"; }
+    }
 
     public async Task InitializeAsync()
     {
@@ -35,7 +53,19 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private sealed class GanSiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddGanCluster(siloBuilder.Configuration);
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.AddGanCluster(siloBuilder.Configuration);
+            var path = Path.Combine(siloBuilder.Configuration["Gan:DataDirectory"]!, "silo.log");
+            var log = new Serilog.LoggerConfiguration()
+                .MinimumLevel.Information()
+                .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+                .WriteTo.File(path, shared: true, flushToDiskInterval: TimeSpan.FromMilliseconds(200),
+                    outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}")
+                .CreateLogger();
+            siloBuilder.Services.AddLogging(l => l.AddSerilog(log, dispose: true));
+        }
     }
 }
 

@@ -18,6 +18,33 @@ public class SweepGrainTests(ClusterFixture fixture)
             Evaluation = new() { Every = steps, Samples = 500, MinSamplesPerMode = 10 },
         };
 
+    /// <summary>Waits for a sweep to complete; on timeout says where every member is, and what the silo logged.</summary>
+    private async Task<SweepStatus> CompletedAsync(ISweepGrain sweep, string what)
+    {
+        try
+        {
+            return await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State == SweepState.Completed, Timeout, what);
+        }
+        catch (TimeoutException e)
+        {
+            var lines = new List<string> { e.Message };
+            foreach (var m in (await sweep.GetStatusAsync()).Members)
+            {
+                string own;
+                try
+                {
+                    var status = await fixture.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetStatusAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                    own = $"{status.State} step {status.Step} checkpoint {status.CheckpointStep} {status.Error}";
+                }
+                catch (Exception x) { own = $"status unavailable: {x.GetType().Name} {x.Message}"; }
+                lines.Add($"  sweep says {m.MemberId} {m.State} step {m.Step}; member says {own}");
+            }
+            lines.Add("silo log:");
+            lines.Add(fixture.LogTail());
+            throw new TimeoutException(string.Join('\n', lines), e);
+        }
+    }
+
     [Fact]
     public async Task A_grid_sweep_trains_every_point_and_never_exceeds_its_concurrency()
     {
@@ -76,7 +103,7 @@ public class SweepGrainTests(ClusterFixture fixture)
         };
         var sweep = fixture.Client.GetGrain<ISweepGrain>("pbt-sweep");
         await sweep.SubmitAsync(spec);
-        var done = await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State == SweepState.Completed, Timeout, "the PBT sweep to complete");
+        var done = await CompletedAsync(sweep, "the PBT sweep to complete");
         foreach (var m in done.Members)
         {
             var status = await fixture.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetStatusAsync();
@@ -107,6 +134,14 @@ public class SweepGrainTests(ClusterFixture fixture)
             using (var r = new BinaryReader(File.OpenRead(recipientManifest.Generator.Path))) b.Load(r);
             Assert.Equal(a.WeightBytes(), b.WeightBytes());
         }
+
+        // Rounds are synchronous and every choice is seeded: the same spec under another sweep id repeats the lineage.
+        var again = fixture.Client.GetGrain<ISweepGrain>("pbt-sweep-again");
+        await again.SubmitAsync(spec);
+        var repeated = await CompletedAsync(again, "the repeated PBT sweep to complete");
+        static string Lineage(SweepStatus s) => string.Join("\n", s.Lineage.Select(e =>
+            $"{e.MemberId[s.SweepId.Length..]}@{e.Step} <- {e.DonorId[s.SweepId.Length..]}@{e.DonorStep}: {e.OldHyperparameters} -> {e.NewHyperparameters}"));
+        Assert.Equal(Lineage(done), Lineage(repeated));
     }
 
     [Fact]
@@ -130,7 +165,7 @@ public class SweepGrainTests(ClusterFixture fixture)
         spec = spec with { Loss = new LossSpec { GradientPenalty = 0 }, Optimizer = new OptimizerSpec { GeneratorLr = 1, DiscriminatorLr = 1, Beta1 = 0 } };
         var sweep = fixture.Client.GetGrain<ISweepGrain>("diverging-sweep");
         await sweep.SubmitAsync(spec);
-        var done = await Eventually.WaitAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State == SweepState.Completed, Timeout, "the sweep to complete");
+        var done = await CompletedAsync(sweep, "the sweep to complete");
         var wgan = done.Members.Single(m => m.Hyperparameters.Contains("wasserstein_gp"));
         Assert.Equal(MemberState.Diverged, wgan.State);
         var status = await fixture.Client.GetGrain<ICoordinatorGrain>(wgan.MemberId).GetStatusAsync();
