@@ -58,6 +58,10 @@ public sealed class CoordinatorGrain(
 
     private string MemberId => this.GetPrimaryKeyString();
     private GanSpec Spec => state.State.Spec ?? throw new InvalidOperationException($"member {MemberId} has no spec (never started)");
+    /// <summary>Sweep, population and member: the labels of this member's metrics and the fields of its log lines.</summary>
+    private MemberLabels Labels => state.State.SweepId is { } sweep
+        ? new MemberLabels(sweep, Sweeps.SweepPlanner.PopulationOf(sweep, MemberId), MemberId)
+        : MemberLabels.Standalone(MemberId);
     private IGeneratorWorkerGrain Generator => GrainFactory.GetGrain<IGeneratorWorkerGrain>(MemberId);
     private IDiscriminatorWorkerGrain Discriminator => GrainFactory.GetGrain<IDiscriminatorWorkerGrain>(MemberId);
 
@@ -229,6 +233,7 @@ public sealed class CoordinatorGrain(
         long total = spec.Training.Steps;
         int k = spec.Training.DStepsPerGStep;
         // (spec and k change when a PBT exploit brings new hyperparameters.)
+        using var logScope = MemberLogScope.Begin(logger, Labels, () => step);
         try
         {
             await PrepareWorkersAsync();
@@ -256,7 +261,13 @@ public sealed class CoordinatorGrain(
                 try
                 {
                     var batch = await Generator.SampleAsync(step, k);
+                    var sampled = clock.Elapsed;
+                    metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
+                    metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
                     feedback = await Discriminator.TrainAsync(step, batch);
+                    var trained = clock.Elapsed;
+                    metrics.WorkerCallTook("discriminator", "train", (trained - sampled).TotalSeconds);
+                    metrics.Exchanged("gradients", feedback.GeneratorGradient.Data.LongLength);
                     if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss)
                         || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
                     {
@@ -272,6 +283,7 @@ public sealed class CoordinatorGrain(
                         return;
                     }
                     generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                    metrics.WorkerCallTook("generator", "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
                 }
                 catch (WorkerNotReadyException e)
                 {
@@ -311,7 +323,7 @@ public sealed class CoordinatorGrain(
                 if (now - lastPublish >= PublishInterval)
                 {
                     stepsPerSecond = (step - stepAtPublish) / (now - lastPublish).TotalSeconds;
-                    metrics.StepsCompleted(MemberId, step - stepAtPublish);
+                    metrics.StepsCompleted(Labels, step - stepAtPublish);
                     stepAtPublish = step;
                     lastPublish = now;
                     DelayDeactivation(KeepAlive);
@@ -324,7 +336,7 @@ public sealed class CoordinatorGrain(
                     }
                 }
             }
-            metrics.StepsCompleted(MemberId, step - stepAtPublish);
+            metrics.StepsCompleted(Labels, step - stepAtPublish);
 
             if (suspendRequested)
             {
@@ -401,6 +413,7 @@ public sealed class CoordinatorGrain(
         evaluations.RemoveAll(e => e.Step > step);
         imageEvaluations.RemoveAll(e => e.Step > step);
         await store.DeleteAfterAsync(MemberId, step);
+        metrics.Exchanged("weights", decision.Generator.Bytes + decision.Discriminator.Bytes);
         Log.Exploited(logger, MemberId, decision.DonorId, decision.DonorStep, decision.NewHyperparameters);
         await CheckpointAsync();
         return true;
@@ -508,7 +521,7 @@ public sealed class CoordinatorGrain(
         s.Error = error;
         await state.WriteStateAsync();
         await store.PruneAsync(MemberId, Spec.Checkpoint.Keep);
-        metrics.CheckpointTook(clock.Elapsed.TotalSeconds);
+        metrics.CheckpointTook(clock.Elapsed.TotalSeconds, g.Result.Bytes + d.Result.Bytes);
         Log.MemberCheckpointed(logger, MemberId, step, g.Result.Bytes + d.Result.Bytes, clock.Elapsed.TotalSeconds);
     }
 
@@ -536,14 +549,15 @@ public sealed class CoordinatorGrain(
         state.State.Error = error;
         await state.WriteStateAsync();
         await store.WriteMemberRecordAsync(new MemberRecord(MemberId, next, DateTimeOffset.UtcNow));
-        Log.MemberStateChanged(logger, MemberId, next, step);
+        using (MemberLogScope.Begin(logger, Labels, () => step))
+            Log.MemberStateChanged(logger, MemberId, next, step);
         PublishNow();
     }
 
     private void PublishNow()
     {
         var status = Status();
-        metrics.Publish(status);
+        metrics.Publish(Labels, status);
         observers.Notify(o => o.OnProgressAsync(status));
         if (state.State.SweepId is { } sweep)
             _ = GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(sweep).MemberUpdatedAsync(status);

@@ -50,6 +50,7 @@ public sealed record PbtReport(long Step, double? Fitness, CheckpointFile Genera
 /// </summary>
 public sealed class SweepGrain(
     [PersistentState("sweep", GanStorage.Name)] IPersistentState<SweepGrainState> state,
+    Telemetry.GanMetrics metrics,
     ILogger<SweepGrain> logger) : Grain, ISweepGrain
 {
     private static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(500);
@@ -76,6 +77,7 @@ public sealed class SweepGrain(
     /// </summary>
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
+        PublishCounts();
         if (state.State.Spec is null || state.State.State is SweepState.Completed or SweepState.Cancelled) return;
         bool finished = false;
         foreach (var m in state.State.Members.Where(m => m.Started && !m.State.IsFinished()).ToList())
@@ -257,7 +259,10 @@ public sealed class SweepGrain(
         member.Spec = spec;
         // Persisted by the sweep's next turn: this call interleaves, and must not wait on the sweep's own writes.
         lineageDirty = true;
-        SweepLog.Exploited(logger, SweepId, member.MemberId, step, donor.MemberId, round, entry.NewHyperparameters);
+        var labels = new Telemetry.MemberLabels(SweepId, member.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), member.MemberId);
+        metrics.Exploited(labels, explored: !ReferenceEquals(explored, donor.Hyperparameters));
+        using (Telemetry.MemberLogScope.Begin(logger, labels, () => step))
+            SweepLog.Exploited(logger, SweepId, member.MemberId, step, donor.MemberId, round, entry.NewHyperparameters);
         Notify(force: true);
         return new PbtVerdict(PbtAction.Exploit, new PbtDecision(donor.MemberId, round, report!.Generator, report.Discriminator, spec,
             entry.OldHyperparameters, entry.NewHyperparameters));
@@ -292,7 +297,8 @@ public sealed class SweepGrain(
         if (!rule.Enabled || status.State.IsFinished()) return false;
         var others = state.State.Members.Where(m => m != member && m.FitnessByStep.ContainsKey(evaluated)).Select(m => m.FitnessByStep[evaluated]).ToList();
         if (!MedianStopping.ShouldStop(fitness, others, evaluated, rule.GraceSteps, rule.Factor, rule.MinOthers)) return false;
-        SweepLog.StoppedEarly(logger, SweepId, member.MemberId, evaluated, fitness);
+        using (Telemetry.MemberLogScope.Begin(logger, LabelsOf(member), () => evaluated))
+            SweepLog.StoppedEarly(logger, SweepId, member.MemberId, evaluated, fitness);
         member.StoppedEarly = true;
         Record(await Coordinator(member).CancelAsync());
         await SaveAsync();
@@ -341,7 +347,8 @@ public sealed class SweepGrain(
                 }
                 catch (Exception e)
                 {
-                    SweepLog.MemberStartFailed(logger, e, SweepId, next.MemberId);
+                    using (Telemetry.MemberLogScope.Begin(logger, LabelsOf(next), () => 0))
+                        SweepLog.MemberStartFailed(logger, e, SweepId, next.MemberId);
                     next.State = MemberState.Failed;
                 }
             }
@@ -366,8 +373,27 @@ public sealed class SweepGrain(
         if (state.State.Spec is null) throw new InvalidOperationException($"sweep {SweepId} does not exist");
     }
 
+    private Telemetry.MemberLabels LabelsOf(SweepMemberState m) =>
+        new(SweepId, m.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), m.MemberId);
+
+    /// <summary>The sweep's member counts by state for gancluster_sweep_members (queued = not started yet).</summary>
+    private void PublishCounts()
+    {
+        if (state.State.Spec is null) return;
+        metrics.PublishSweep(SweepId, state.State.Members
+            .GroupBy(m => m.Started || m.State.IsFinished() ? Telemetry.GanMetrics.StateLabel(m.State) : Telemetry.GanMetrics.Queued)
+            .ToDictionary(g => g.Key, g => g.Count()));
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.ForgetSweep(SweepId);
+        return Task.CompletedTask;
+    }
+
     private void Notify(bool force)
     {
+        PublishCounts();
         if (!force && DateTime.UtcNow - lastNotify < NotifyInterval) return;
         lastNotify = DateTime.UtcNow;
         var status = Status();

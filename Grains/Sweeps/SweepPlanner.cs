@@ -64,6 +64,16 @@ public static class SweepPlanner
         return SearchSpace.Parse(json, "search.space", problems);
     }
 
+    /// <summary>The population of a sweep member, read back from its id (<c>{sweepId}-p{population}-m{index}</c>); "0" otherwise.</summary>
+    public static string PopulationOf(string sweepId, string memberId)
+    {
+        string prefix = sweepId + "-p";
+        if (!memberId.StartsWith(prefix, StringComparison.Ordinal)) return "0";
+        int end = memberId.IndexOf("-m", prefix.Length, StringComparison.Ordinal);
+        var digits = end < 0 ? "" : memberId[prefix.Length..end];
+        return digits.Length > 0 && digits.All(char.IsAsciiDigit) ? digits : "0";
+    }
+
     /// <summary>
     /// The members of a sweep, each spec validated (a searched value that the spec refuses is reported with its point).
     /// Member ids are <c>{sweepId}-p{population}-m{index}</c>.

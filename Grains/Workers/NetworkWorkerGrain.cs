@@ -4,6 +4,7 @@ using GanCluster.Grains.Compute;
 using GanCluster.Grains.Gan.Data;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;
@@ -89,7 +90,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     public async ValueTask<byte[]> ExportWeightsAsync()
     {
         var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network");
-        return await Compute.RunAsync(() => WeightsOf(model));
+        var weights = await Compute.RunAsync(() => WeightsOf(model));
+        ServiceProvider.GetService<Telemetry.GanMetrics>()?.Exchanged("weights", weights.LongLength);
+        return weights;
     }
 
     public ValueTask ReleaseAsync()
