@@ -67,15 +67,16 @@ public class SiloProcessTests
         string text = await silo.ScrapeAsync();
         foreach (var name in new[]
                  {
-                     "gan_member_steps_total", "gan_member_step", "gan_member_d_loss", "gan_member_g_loss", "gan_member_d_real",
-                     "gan_member_d_fake", "gan_member_modes_covered", "gan_member_high_quality_fraction",
-                     "gan_member_steps_per_second", "gan_member_grad_norm_g", "gan_member_grad_norm_d", "gan_member_step_duration_seconds_bucket", "gan_member_checkpoint_duration_seconds_count",
+                     "gancluster_member_steps_total", "gancluster_member_step", "gancluster_member_discriminator_loss", "gancluster_member_generator_loss",
+                     "gancluster_member_discriminator_real", "gancluster_member_discriminator_fake", "gancluster_member_modes_covered",
+                     "gancluster_member_high_quality_fraction", "gancluster_member_steps_per_second", "gancluster_member_generator_grad_norm",
+                     "gancluster_member_discriminator_grad_norm", "gancluster_step_duration_seconds_bucket", "gancluster_checkpoint_duration_seconds_count",
                  })
         {
             Assert.Contains($"\n{name}{{", "\n" + text);
         }
-        Assert.Contains("# HELP gan_member_d_real Mean D(x) on real samples", text);
-        Assert.Contains("# TYPE gan_member_steps_total counter", text);
+        Assert.Contains("# HELP gancluster_member_discriminator_real Mean D(x) on real samples", text);
+        Assert.Contains("# TYPE gancluster_member_steps_total counter", text);
         Assert.Contains("member=\"scraped\"", text);
         Assert.Contains("le=\"0.005\"", text); // step latency buckets in seconds, not milliseconds
         Assert.Contains("# TYPE dotnet_gc_collections_total counter", text);

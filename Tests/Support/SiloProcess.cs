@@ -28,7 +28,8 @@ public sealed class SiloProcess : IAsyncDisposable
     public string Output { get { lock (output) return output.ToString(); } }
     public bool HasExited => process.HasExited;
 
-    public static async Task<SiloProcess> StartAsync(string dataDirectory, int? gatewayPort = null, int? siloPort = null, int? httpPort = null)
+    public static async Task<SiloProcess> StartAsync(string dataDirectory, int? gatewayPort = null, int? siloPort = null, int? httpPort = null,
+        IEnumerable<string>? extraArguments = null)
     {
         int gateway = gatewayPort ?? FreePort(), silo = siloPort ?? FreePort(), http = httpPort ?? FreePort();
         string dll = Path.Combine(AppContext.BaseDirectory, "GanCluster.Silo.dll");
@@ -42,6 +43,7 @@ public sealed class SiloProcess : IAsyncDisposable
         foreach (var a in new[] { dll, "--urls", $"http://127.0.0.1:{http}", "--Gan:DataDirectory", dataDirectory,
                      "--Gan:SiloPort", silo.ToString(), "--Gan:GatewayPort", gateway.ToString(), "--Gan:Compute:Threads", "2" })
             info.ArgumentList.Add(a);
+        foreach (var a in extraArguments ?? []) info.ArgumentList.Add(a);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the silo process");
         var silo_ = new SiloProcess(process, gateway, http);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (silo_.output) silo_.output.AppendLine(e.Data); };
