@@ -61,6 +61,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         Model?.Dispose();
         Model = model;
         Device = device;
+        // Where each worker lives, for operators (and the cluster tests) after a silo failure moves it.
+        Telemetry.ClusterLog.WorkerReady(Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(ServiceProvider).CreateLogger(GetType().FullName ?? Role), MemberId, Role, StepOf(model), device.ToString());
         return StepOf(model);
     }
 
