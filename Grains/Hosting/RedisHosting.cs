@@ -123,6 +123,11 @@ public static class RedisHosting
             o.TableRefreshTimeout = TimeSpan.FromSeconds(10);
         });
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
+        // The default directory can lose entries with a crashed silo and then let a second activation of a live grain
+        // start (two coordinators training one member); the distributed directory recovers them from the hosts.
+#pragma warning disable ORLEANSEXP003
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         return silo;
     }
 

@@ -36,6 +36,8 @@ public sealed class CoordinatorGrain(
     private const int MaxStepRetries = 3;
     private int stepFailures;
     private int divergenceRescues;
+    /// <summary>Set when another activation of this member is the one training; this one no longer writes anything.</summary>
+    private bool superseded;
 
     private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private Task? loop;
@@ -296,6 +298,15 @@ public sealed class CoordinatorGrain(
                     interval = new IntervalMeans();
                     continue;
                 }
+                catch (Orleans.Storage.InconsistentStateException e)
+                {
+                    // Another activation of this member wrote its state since we read it (after a silo failure the
+                    // cluster briefly had two): that one carries on; this one stops without touching the state.
+                    ClusterLog.MemberSuperseded(logger, MemberId, step, e.Message);
+                    superseded = true;
+                    DeactivateOnIdle();
+                    return;
+                }
                 catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
                 {
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
@@ -347,6 +358,12 @@ public sealed class CoordinatorGrain(
                 await FinishAsync(MemberState.Cancelled);
             }
         }
+        catch (Exception e) when (superseded || e is Orleans.Storage.InconsistentStateException)
+        {
+            superseded = true;
+            ClusterLog.MemberSuperseded(logger, MemberId, step, e.Message);
+            DeactivateOnIdle();
+        }
         catch (Exception e) when (suspendRequested)
         {
             // The workers may be going away with the silo; the last checkpoint stands and the member resumes from it.
@@ -362,7 +379,7 @@ public sealed class CoordinatorGrain(
         {
             members.Remove(MemberId);
             pausedSignal?.TrySetResult();
-            PublishNow();
+            if (!superseded) PublishNow();
         }
     }
 

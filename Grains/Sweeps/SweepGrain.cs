@@ -133,6 +133,7 @@ public sealed class SweepGrain(
             }).ToList(),
         };
         await SaveAsync();
+        Telemetry.ClusterLog.SweepActivated(logger, SweepId, "submitted");
         await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId);
         await PumpAsync();
         return Status();

@@ -25,4 +25,7 @@ public static partial class ClusterLog
 
     [LoggerMessage(307, LogLevel.Information, "Cluster mode: membership, grain state and checkpoints in Redis at {Redis}; silo {AdvertisedIp}:{SiloPort}, gateway {GatewayPort}; probe timeout {ProbeTimeout}, {MissedProbes} missed probes, response timeout {ResponseTimeout}")]
     public static partial void ClusterMode(ILogger logger, string redis, string advertisedIp, int siloPort, int gatewayPort, TimeSpan probeTimeout, int missedProbes, TimeSpan responseTimeout);
+
+    [LoggerMessage(308, LogLevel.Warning, "Member {MemberId}: another activation of this member took over at step {Step} ({Reason}); this one stops")]
+    public static partial void MemberSuperseded(ILogger logger, string memberId, long step, string reason);
 }
