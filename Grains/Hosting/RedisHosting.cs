@@ -33,6 +33,12 @@ public sealed class GanClusterOptions
     public int MissedProbesLimit { get; set; } = 2;
     /// <summary>How long a grain call may take before it fails (a call in flight to a silo that died waits this long).</summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// After a silo dies, its grains may re-activate elsewhere only this long after its estimated failure time (Orleans'
+    /// safety lease, in case it is cut off rather than dead; 30 s in Orleans). It must outlast the time a cut-off silo
+    /// needs to learn that it was declared dead (the 5 s table refresh) — it bounds how fast a member moves.
+    /// </summary>
+    public TimeSpan DirectoryLeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>How long a member keeps retrying a failed step (reloading its workers from the last checkpoint) before it fails.</summary>
     public TimeSpan StepRecoveryTimeout { get; set; } = TimeSpan.FromSeconds(90);
 
@@ -119,8 +125,8 @@ public static class RedisHosting
         {
             o.ProbeTimeout = cluster.ProbeTimeout;
             o.NumMissedProbesLimit = cluster.MissedProbesLimit;
-            // A dead silo's entry is refreshed out of every silo's view quickly; the table itself is polled less.
-            o.TableRefreshTimeout = TimeSpan.FromSeconds(10);
+            // A silo cut off from the others learns from the table that it was declared dead (and stops) within this.
+            o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
         });
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
         // The default directory can lose entries with a crashed silo and then let a second activation of a live grain
@@ -128,6 +134,7 @@ public static class RedisHosting
 #pragma warning disable ORLEANSEXP003
         silo.AddDistributedGrainDirectory();
 #pragma warning restore ORLEANSEXP003
+        silo.Configure<GrainDirectoryOptions>(o => o.RangeLeaseDuration = cluster.DirectoryLeaseDuration);
         return silo;
     }
 
@@ -154,6 +161,7 @@ public static class RedisHosting
         if (c.ProbeTimeout <= TimeSpan.Zero || c.ProbeTimeout > TimeSpan.FromMinutes(5)) problems.Add($"Gan:Cluster:ProbeTimeout must be between 0 and 5 minutes, got {c.ProbeTimeout}");
         if (c.MissedProbesLimit is < 1 or > 100) problems.Add($"Gan:Cluster:MissedProbesLimit must be between 1 and 100, got {c.MissedProbesLimit}");
         if (c.ResponseTimeout < TimeSpan.FromMilliseconds(100) || c.ResponseTimeout > TimeSpan.FromHours(1)) problems.Add($"Gan:Cluster:ResponseTimeout must be between 100 ms and 1 hour, got {c.ResponseTimeout}");
+        if (c.DirectoryLeaseDuration < TimeSpan.Zero || c.DirectoryLeaseDuration > TimeSpan.FromMinutes(10)) problems.Add($"Gan:Cluster:DirectoryLeaseDuration must be between 0 and 10 minutes, got {c.DirectoryLeaseDuration}");
         if (c.StepRecoveryTimeout < TimeSpan.Zero || c.StepRecoveryTimeout > TimeSpan.FromDays(1)) problems.Add($"Gan:Cluster:StepRecoveryTimeout must be between 0 and 1 day, got {c.StepRecoveryTimeout}");
         if (problems.Count > 0) throw new OptionsValidationException(GanClusterOptions.Section, typeof(GanClusterOptions), problems);
     }

@@ -143,6 +143,12 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
         finally
         {
             foreach (var s in silos) await s.DisposeAsync();
+            // For a closer look at a run: GANCLUSTER_TEST_LOGS=DIR keeps every silo's log.
+            if (Environment.GetEnvironmentVariable("GANCLUSTER_TEST_LOGS") is { Length: > 0 } logs)
+            {
+                Directory.CreateDirectory(logs);
+                for (int i = 0; i < silos.Count; i++) await File.WriteAllTextAsync(Path.Combine(logs, $"silo{i}.log"), silos[i].Output);
+            }
         }
     }
 
