@@ -152,6 +152,54 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_SIGTERM_checkpoints_the_silos_members_where_they_are_and_they_carry_on_elsewhere_without_losing_a_step()
+    {
+        using var work = new TempDirectory();
+        await using var redis = await RedisServer.StartAsync();
+        var silos = new List<SiloProcess>();
+        try
+        {
+            var starting = Enumerable.Range(0, 2).Select(i =>
+                SiloProcess.StartAsync(Directory.CreateDirectory(Path.Combine(work.Path, $"silo{i}")).FullName,
+                    extraArguments: ["--cluster", redis.Url, "--Gan:Compute:Threads", "1"])).ToList();
+            try { await Task.WhenAll(starting); }
+            finally { silos.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+
+            await using var client = await ClusterConnection.ConnectAsync(redis.Url, TimeSpan.FromSeconds(20), CancellationToken.None);
+            const string id = "terminated";
+            var member = client.Client.GetGrain<ICoordinatorGrain>(id);
+            // A checkpoint interval longer than the run: only the shutdown writes one mid-way.
+            await member.StartAsync(TestSpecs.SmallRing(steps: 1500) with { Checkpoint = new() { Every = 1500 }, Evaluation = new() { Every = 1500, Samples = 500, MinSamplesPerMode = 10 } });
+            var before = await PollAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 300, TimeSpan.FromSeconds(90), "step 300", silos);
+            Assert.Equal(MemberState.Running, before.State);
+
+            int host = silos.FindIndex(s => s.Output.Contains($"Member {id} starts at step 0", StringComparison.Ordinal));
+            Assert.True(host >= 0, "no silo says it runs the member");
+            var survivor = silos[1 - host];
+            int logBefore = survivor.Output.Length;
+            Assert.True(await silos[host].TerminateAsync(TimeSpan.FromSeconds(60)), $"the silo did not exit within 60 s of SIGTERM:\n{silos[host].Output}");
+            string stopped = silos[host].Output.Replace("\"", "", StringComparison.Ordinal);
+            Assert.Contains("Silo stopping: suspending 1 training members", stopped);
+            var checkpointed = Regex.Match(stopped, $@"Member {id} checkpointed at step (\d+)");
+            Assert.True(checkpointed.Success, $"no checkpoint on shutdown:\n{stopped}");
+            long suspendedAt = long.Parse(checkpointed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(suspendedAt >= before.Step, $"checkpointed at step {suspendedAt}, before the step {before.Step} seen earlier");
+
+            var done = await PollAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), TimeSpan.FromSeconds(120), "the member to finish on the other silo", [survivor]);
+            Assert.Equal(MemberState.Completed, done.State);
+            Assert.Equal(1500, done.Step);
+            // It carried on from exactly the step it stopped at: nothing lost, nothing replayed.
+            string after = survivor.Output[logBefore..].Replace("\"", "", StringComparison.Ordinal);
+            Assert.Contains($"Member {id} starts at step {suspendedAt} of 1500", after);
+            output.WriteLine($"SIGTERM at step ≥ {before.Step}: checkpointed at {suspendedAt}, resumed on the other silo at {suspendedAt}");
+        }
+        finally
+        {
+            foreach (var s in silos) await s.DisposeAsync();
+        }
+    }
+
     /// <summary>Polls through a cluster that may be losing a silo: a failed call is retried until the deadline.</summary>
     private static async Task<T> PollAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, string what, IReadOnlyList<SiloProcess> silos)
     {
