@@ -92,7 +92,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     public async ValueTask<byte[]> ExportWeightsAsync()
     {
         var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network");
-        return await Compute.RunAsync(() => WeightsOf(model));
+        var weights = await Compute.RunAsync(() => WeightsOf(model));
+        Specs.MessageLimits.EnsureFits(weights.LongLength, $"the {Role} weights of {MemberId}");
+        return weights;
     }
 
     public ValueTask ReleaseAsync()
