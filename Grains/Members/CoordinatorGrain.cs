@@ -294,8 +294,10 @@ public sealed class CoordinatorGrain(
                 {
                     // A worker activation that lost its network (collected, or re-activated on another silo).
                     Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
+                    long failedAt = step;
                     await RecoverAsync();
-                    interval = new IntervalMeans();
+                    // Rewound: the steps being replayed must not count twice in the next curve point.
+                    if (step != failedAt) interval = new IntervalMeans();
                     continue;
                 }
                 catch (Orleans.Storage.InconsistentStateException e)
@@ -312,8 +314,10 @@ public sealed class CoordinatorGrain(
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
                     // reproduces the same trajectory; a failure that keeps coming back fails the member.
                     Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);
+                    long failedAt = step;
                     await RecoverAsync();
-                    interval = new IntervalMeans();
+                    // Rewound: the steps being replayed must not count twice in the next curve point.
+                    if (step != failedAt) interval = new IntervalMeans();
                     continue;
                 }
                 if (exploited)
