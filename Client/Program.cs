@@ -14,7 +14,8 @@ public static class Program
               Trains the spec. Without --cluster, hosts a silo in this process (no external service).
               --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>)
               --set P=V       overrides a spec field, e.g. --set training.steps=2000 (validated like the file)
-              --cluster H:P   gateway of a running cluster instead of the embedded silo
+              --cluster H:P   gateway of a running cluster instead of the embedded silo; --cluster redis://H:P finds
+                              every gateway of a multi-machine cluster in its Redis (and fails over between them)
               --member ID     member id (default <name>-<time>); re-using one resumes that member
               Ctrl+C stops cleanly: the member checkpoints, the report is written.
           With a spec that has a search section, run trains a sweep (grid or random search) with a live table and

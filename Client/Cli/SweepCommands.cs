@@ -76,7 +76,7 @@ public static class SweepCommands
     /// <summary>The cluster verbs; each needs --cluster.</summary>
     public static async Task<int> ExecuteAsync(CommandLine line, IConfiguration config)
     {
-        string gateway = line.Option("--cluster") ?? throw new UsageException($"{line.Verb} needs --cluster HOST:PORT (a running silo's gateway)");
+        string gateway = line.Option("--cluster") ?? throw new UsageException($"{line.Verb} needs --cluster HOST:PORT (a running silo's gateway) or --cluster redis://HOST:PORT (a cluster's Redis)");
         await using var cluster = await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
         switch (line.Verb)
         {

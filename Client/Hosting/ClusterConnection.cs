@@ -53,16 +53,32 @@ public sealed class ClusterConnection : IAsyncDisposable
         return new ClusterConnection(host, "embedded silo");
     }
 
-    /// <summary>Connects to a running cluster's gateway; fails within <paramref name="timeout"/> with a clear message.</summary>
+    /// <summary>
+    /// Connects to a running cluster: <c>redis://HOST:PORT</c> finds every silo's gateway in the cluster's Redis (and
+    /// fails over to another when one dies), <c>HOST:PORT</c> uses that one gateway. Fails within
+    /// <paramref name="timeout"/> with a clear message.
+    /// </summary>
     public static async Task<ClusterConnection> ConnectAsync(string gateway, TimeSpan timeout, CancellationToken cancellationToken, IConfiguration? configuration = null)
     {
-        var endpoint = ParseEndpoint(gateway);
+        bool viaRedis = gateway.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
+        var endpoint = viaRedis ? null : ParseEndpoint(gateway);
+        var redis = viaRedis ? GanClusterOptions.ParseRedis(gateway) : null;
+        var cluster = configuration is null ? new GanClusterOptions() : GanClusterOptions.From(configuration);
         var options = configuration?.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Error().WriteTo.Console().CreateLogger(), dispose: true);
         builder.UseOrleansClient(client =>
         {
-            client.UseStaticClustering(endpoint);
+            if (redis is not null)
+            {
+                // An unreachable Redis fails the start at once instead of retrying in the background.
+                redis.AbortOnConnectFail = true;
+                redis.ConnectTimeout = (int)Math.Min(timeout.TotalMilliseconds, 5000);
+                client.UseRedisClustering(o => o.ConfigurationOptions = redis);
+                // Calls in flight through a gateway that dies fail after this long, then go through another gateway.
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
+            }
+            else client.UseStaticClustering(endpoint!);
             // A client joins only a cluster with its cluster and service ids (Gan:ClusterId, Gan:ServiceId).
             client.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
         });
@@ -73,10 +89,12 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             await host.StartAsync(timeoutSource.Token);
         }
-        catch (Exception e) when (e is OperationCanceledException or SiloUnavailableException or OrleansException or SocketException)
+        catch (Exception e) when (e is OperationCanceledException or SiloUnavailableException or OrleansException or SocketException
+                                   or StackExchange.Redis.RedisException or TimeoutException)
         {
             host.Dispose();
-            throw new ClusterUnreachableException($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}", e);
+            string where = redis is null ? $"a GanCluster gateway at {gateway}" : $"a GanCluster cluster through Redis at {GanClusterOptions.DescribeRedis(redis)}";
+            throw new ClusterUnreachableException($"cannot reach {where} within {timeout.TotalSeconds:0} s: {e.Message}", e);
         }
         return new ClusterConnection(host, $"cluster at {gateway}");
     }
@@ -85,7 +103,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         int colon = address.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out int port) || port is < 1 or > 65535)
-            throw new ArgumentException($"--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000), got '{address}'");
+            throw new ArgumentException($"--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000) or redis://HOST:PORT of a cluster's Redis, got '{address}'");
         string hostName = address[..colon].Trim('[', ']');
         if (IPAddress.TryParse(hostName, out var ip)) return new IPEndPoint(ip, port);
         try

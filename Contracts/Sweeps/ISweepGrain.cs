@@ -12,12 +12,12 @@ namespace GanCluster.Contracts.Sweeps;
 public interface ISweepGrain : IGrainWithStringKey
 {
     /// <summary>Plans and starts the sweep; idempotent for the same spec.</summary>
-    [Alias("Submit")] ValueTask<SweepStatus> SubmitAsync(GanSpec spec);
+    [Alias("Submit"), ResponseTimeout("00:05:00")] ValueTask<SweepStatus> SubmitAsync(GanSpec spec);
     [Alias("GetStatus")] ValueTask<SweepStatus> GetStatusAsync();
-    [Alias("Pause")] ValueTask<SweepStatus> PauseAsync();
-    [Alias("Resume")] ValueTask<SweepStatus> ResumeAsync();
+    [Alias("Pause"), ResponseTimeout("00:05:00")] ValueTask<SweepStatus> PauseAsync();
+    [Alias("Resume"), ResponseTimeout("00:05:00")] ValueTask<SweepStatus> ResumeAsync();
     /// <summary>Cancels every member (each leaves a checkpoint) and starts no more.</summary>
-    [Alias("Cancel")] ValueTask<SweepStatus> CancelAsync();
+    [Alias("Cancel"), ResponseTimeout("00:05:00")] ValueTask<SweepStatus> CancelAsync();
     [Alias("Subscribe")] ValueTask SubscribeAsync(ISweepObserver observer);
     [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(ISweepObserver observer);
     /// <summary>From a member's coordinator: its latest status.</summary>

@@ -6,15 +6,15 @@ namespace GanCluster.Contracts.Workers;
 [Alias("gan.IDiscriminatorWorker")]
 public interface IDiscriminatorWorkerGrain : IGrainWithStringKey
 {
-    [Alias("Prepare")] ValueTask<long> PrepareAsync(WorkerSetup setup);
+    [Alias("Prepare"), ResponseTimeout("00:02:00")] ValueTask<long> PrepareAsync(WorkerSetup setup);
     /// <summary>
     /// Takes k D steps (real batches from its data, fake batches from G's batch), and returns dLoss_G/dx for G's kept
     /// batch under the updated D (or the current one, order g_first; or an unrolled copy).
     /// </summary>
     [Alias("Train")] ValueTask<DiscriminatorFeedback> TrainAsync(long step, GeneratorBatch batch);
     /// <summary>Mean D(x) on the given fake samples and on as many fresh real samples (from the evaluation RNG).</summary>
-    [Alias("Score")] ValueTask<DiscriminatorScores> ScoreAsync(EvaluationBatch fake);
-    [Alias("Checkpoint")] ValueTask<CheckpointFile> CheckpointAsync(long step);
+    [Alias("Score"), ResponseTimeout("00:02:00")] ValueTask<DiscriminatorScores> ScoreAsync(EvaluationBatch fake);
+    [Alias("Checkpoint"), ResponseTimeout("00:02:00")] ValueTask<CheckpointFile> CheckpointAsync(long step);
     [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();
     [Alias("Release")] ValueTask ReleaseAsync();
 }

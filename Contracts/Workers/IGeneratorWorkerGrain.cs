@@ -7,14 +7,14 @@ namespace GanCluster.Contracts.Workers;
 public interface IGeneratorWorkerGrain : IGrainWithStringKey
 {
     /// <summary>Builds G from the spec, or restores it from a checkpoint; returns the step it stands at.</summary>
-    [Alias("Prepare")] ValueTask<long> PrepareAsync(WorkerSetup setup);
+    [Alias("Prepare"), ResponseTimeout("00:02:00")] ValueTask<long> PrepareAsync(WorkerSetup setup);
     /// <summary>Samples for one schedule step at <paramref name="step"/>; keeps the G-batch graph for <see cref="ApplyGradientAsync"/>.</summary>
     [Alias("Sample")] ValueTask<GeneratorBatch> SampleAsync(long step, int discriminatorSteps);
     /// <summary>Back-propagates dLoss_G/dx through the kept graph and steps G's optimizer.</summary>
     [Alias("ApplyGradient")] ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
     /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
-    [Alias("SampleForEvaluation")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
-    [Alias("Checkpoint")] ValueTask<CheckpointFile> CheckpointAsync(long step);
+    [Alias("SampleForEvaluation"), ResponseTimeout("00:02:00")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
+    [Alias("Checkpoint"), ResponseTimeout("00:02:00")] ValueTask<CheckpointFile> CheckpointAsync(long step);
     /// <summary>The network's weights as <c>Module.save</c> bytes.</summary>
     [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();
     /// <summary>Drops the network and deactivates.</summary>

@@ -49,8 +49,13 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddSingleton<GanMetrics>();
         silo.Services.AddSingleton(sp => new ImageEvaluator(sp.GetRequiredService<TorchCompute>(), dataDirectory,
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ImageEvaluator>>()));
-        silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
-        silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
+        silo.Services.Configure<GanClusterOptions>(configuration.GetSection(GanClusterOptions.Section));
+        if (GanClusterOptions.From(configuration).IsCluster) silo.AddGanRedisStorage(configuration); // Gan:Cluster:Redis
+        else
+        {
+            silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
+            silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
+        }
         silo.Services.AddSingleton<LocalMembers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
         return silo;

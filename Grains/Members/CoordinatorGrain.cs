@@ -25,6 +25,7 @@ public sealed class CoordinatorGrain(
     GanMetrics metrics,
     ImageEvaluator images,
     LocalMembers members,
+    Microsoft.Extensions.Options.IOptions<Hosting.GanClusterOptions> cluster,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
@@ -35,6 +36,8 @@ public sealed class CoordinatorGrain(
     private const int MaxStepRetries = 3;
     private int stepFailures;
     private int divergenceRescues;
+    /// <summary>Set when another activation of this member is the one training; this one no longer writes anything.</summary>
+    private bool superseded;
 
     private readonly ObserverManager<IMemberObserver> observers = new(TimeSpan.FromMinutes(5), logger);
     private Task? loop;
@@ -258,6 +261,7 @@ public sealed class CoordinatorGrain(
                 var started = clock.Elapsed;
                 DiscriminatorFeedback feedback;
                 GeneratorStepResult generatorStep;
+                bool exploited;
                 try
                 {
                     var batch = await Generator.SampleAsync(step, k);
@@ -284,35 +288,51 @@ public sealed class CoordinatorGrain(
                     }
                     generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
                     metrics.WorkerCallTook("generator", "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
+                    step++;
+                    metrics.StepTook((clock.Elapsed - started).TotalSeconds);
+                    interval.Add(feedback, generatorStep.GradNorm);
+
+                    if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                    bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
+                    if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
+                    if (step % spec.Checkpoint.Every == 0 || step == total || pbtReport)
+                    {
+                        await CheckpointAsync();
+                        stepFailures = 0;
+                    }
+                    exploited = pbtReport && await ExploitIfToldAsync(Sweeps.SweepGrain.Fitness(Status()));
                 }
                 catch (WorkerNotReadyException e)
                 {
+                    // A worker activation that lost its network (collected, or re-activated on another silo).
                     Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
-                    await PrepareWorkersAsync();
+                    long failedAt = step;
+                    await RecoverAsync();
+                    // Rewound: the steps being replayed must not count twice in the next curve point.
+                    if (step != failedAt) interval = new IntervalMeans();
                     continue;
+                }
+                catch (Orleans.Storage.InconsistentStateException e)
+                {
+                    // Another activation of this member wrote its state since we read it (after a silo failure the
+                    // cluster briefly had two): that one carries on; this one stops without touching the state.
+                    ClusterLog.MemberSuperseded(logger, MemberId, step, e.Message);
+                    superseded = true;
+                    DeactivateOnIdle();
+                    return;
                 }
                 catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
                 {
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
                     // reproduces the same trajectory; a failure that keeps coming back fails the member.
                     Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);
-                    await Task.Delay(TimeSpan.FromMilliseconds(200 * stepFailures));
-                    await PrepareWorkersAsync();
+                    long failedAt = step;
+                    await RecoverAsync();
+                    // Rewound: the steps being replayed must not count twice in the next curve point.
+                    if (step != failedAt) interval = new IntervalMeans();
                     continue;
                 }
-                step++;
-                metrics.StepTook((clock.Elapsed - started).TotalSeconds);
-                interval.Add(feedback, generatorStep.GradNorm);
-
-                if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
-                bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
-                if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
-                if (step % spec.Checkpoint.Every == 0 || step == total || pbtReport)
-                {
-                    await CheckpointAsync();
-                    stepFailures = 0;
-                }
-                if (pbtReport && await ExploitIfToldAsync(Sweeps.SweepGrain.Fitness(Status())))
+                if (exploited)
                 {
                     spec = Spec;
                     k = spec.Training.DStepsPerGStep;
@@ -354,6 +374,12 @@ public sealed class CoordinatorGrain(
                 await FinishAsync(MemberState.Cancelled);
             }
         }
+        catch (Exception e) when (superseded || e is Orleans.Storage.InconsistentStateException)
+        {
+            superseded = true;
+            ClusterLog.MemberSuperseded(logger, MemberId, step, e.Message);
+            DeactivateOnIdle();
+        }
         catch (Exception e) when (suspendRequested)
         {
             // The workers may be going away with the silo; the last checkpoint stands and the member resumes from it.
@@ -369,7 +395,7 @@ public sealed class CoordinatorGrain(
         {
             members.Remove(MemberId);
             pausedSignal?.TrySetResult();
-            PublishNow();
+            if (!superseded) PublishNow();
         }
     }
 
@@ -428,6 +454,33 @@ public sealed class CoordinatorGrain(
         pausedSignal = null;
         await resumeSignal.Task;
         resumeSignal = null;
+    }
+
+    /// <summary>
+    /// Reloads both workers from the last checkpoint after a failed step. On a cluster the failure is often a silo
+    /// that died: until membership declares it dead, calls to its grains fail or time out, so reloading is retried
+    /// with a growing delay for up to Gan:Cluster:StepRecoveryTimeout; then the workers re-activate on live silos.
+    /// </summary>
+    private async Task RecoverAsync()
+    {
+        var budget = Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(250);
+        for (int attempt = 1; ; attempt++)
+        {
+            await Task.Delay(delay);
+            try
+            {
+                await PrepareWorkersAsync();
+                ClusterLog.MemberRecovered(logger, MemberId, step, attempt, budget.Elapsed.TotalSeconds);
+                return;
+            }
+            catch (Exception e) when (e is not SpecException && !suspendRequested && budget.Elapsed + delay < cluster.Value.StepRecoveryTimeout)
+            {
+                ClusterLog.RecoveryRetrying(logger, MemberId, attempt, e.GetType().Name, e.Message);
+                DelayDeactivation(KeepAlive);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(4).Ticks));
+            }
+        }
     }
 
     /// <summary>Builds both workers, from the newest usable checkpoint if there is one.</summary>

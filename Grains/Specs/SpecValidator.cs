@@ -165,6 +165,7 @@ public static partial class SpecValidator
         }
 
         if (spec.Search is { } search) Sweeps.SweepPlanner.ValidateSearch(search, p);
+        MessageLimits.Check(spec, p);
 
         var c = spec.Checkpoint;
         if (c is null) p.Add("checkpoint: is required");

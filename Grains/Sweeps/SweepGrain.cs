@@ -104,6 +104,7 @@ public sealed class SweepGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         reconcile = this.RegisterGrainTimer(ReconcileAsync, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        if (state.State.Spec is not null) Telemetry.ClusterLog.SweepActivated(logger, SweepId, state.State.State.ToString());
         // After a restart, start whatever the concurrency limit allows (members that were running resume themselves).
         if (state.State.Spec is not null && state.State.State == SweepState.Running) _ = PumpAsync();
         return Task.CompletedTask;
@@ -134,6 +135,7 @@ public sealed class SweepGrain(
             }).ToList(),
         };
         await SaveAsync();
+        Telemetry.ClusterLog.SweepActivated(logger, SweepId, "submitted");
         await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId);
         await PumpAsync();
         return Status();

@@ -62,6 +62,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         Model?.Dispose();
         Model = model;
         Device = device;
+        // Where each worker lives, for operators (and the cluster tests) after a silo failure moves it.
+        Telemetry.ClusterLog.WorkerReady(Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(ServiceProvider).CreateLogger(GetType().FullName ?? Role), MemberId, Role, StepOf(model), device.ToString());
         return StepOf(model);
     }
 
@@ -91,6 +94,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     {
         var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network");
         var weights = await Compute.RunAsync(() => WeightsOf(model));
+        Specs.MessageLimits.EnsureFits(weights.LongLength, $"the {Role} weights of {MemberId}");
         ServiceProvider.GetService<Telemetry.GanMetrics>()?.Exchanged("weights", weights.LongLength);
         return weights;
     }

@@ -28,6 +28,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public string Output { get { lock (output) return output.ToString(); } }
     public bool HasExited => process.HasExited;
 
+    /// <param name="extraArguments">More command-line arguments, e.g. <c>--cluster redis://HOST:PORT</c>.</param>
     public static async Task<SiloProcess> StartAsync(string dataDirectory, int? gatewayPort = null, int? siloPort = null, int? httpPort = null,
         IEnumerable<string>? extraArguments = null)
     {
@@ -79,12 +80,27 @@ public sealed class SiloProcess : IAsyncDisposable
         return await http.GetStringAsync(path);
     }
 
+    public int Id => process.Id;
+
+    /// <summary>SIGTERM: the silo shuts down gracefully (members checkpoint first); waits up to <paramref name="timeout"/> for it to exit.</summary>
+    public async Task<bool> TerminateAsync(TimeSpan timeout)
+    {
+        if (process.HasExited) return true;
+        if (SendSignal(process.Id, 15) != 0) return false; // SIGTERM
+        using var cts = new CancellationTokenSource(timeout);
+        try { await process.WaitForExitAsync(cts.Token); return true; }
+        catch (OperationCanceledException) { return false; }
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, no last checkpoint.</summary>
     public void Kill()
     {
         if (!process.HasExited) process.Kill(entireProcessTree: true);
         process.WaitForExit(10_000);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public static int FreePort()
     {

@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using GanCluster.Client.Cli;
+using GanCluster.Client.Hosting;
+using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Specs;
+using GanCluster.Contracts.Sweeps;
+using GanCluster.Tests.Support;
+using Xunit.Abstractions;
+
+namespace GanCluster.Tests.Processes;
+
+/// <summary>
+/// A real multi-silo cluster: redis-server (append-only) and three silo processes joined through it on loopback, a
+/// sweep submitted by a client that finds the gateways in Redis, and one silo SIGKILLed mid-sweep.
+/// </summary>
+[Collection(ProcessCollection.Name)]
+public partial class ClusterProcessTests(ITestOutputHelper output)
+{
+    private const long Steps = 1200, CheckpointEvery = 100;
+
+    private static GanSpec SweepSpec() => TestSpecs.SmallRing(steps: Steps) with
+    {
+        Checkpoint = new() { Every = CheckpointEvery, Keep = 3 },
+        Evaluation = new() { Every = 600, Samples = 500, MinSamplesPerMode = 10 },
+        Search = new SearchSpec
+        {
+            Strategy = "random", MembersPerPopulation = 6, Concurrency = 6, Seed = 3,
+            Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 3e-3] } },
+        },
+    };
+
+    /// <summary>What a silo's log says it hosts (each line names the member or sweep).</summary>
+    private sealed record Hosted(int Coordinators, int Workers, bool Sweep);
+
+    [GeneratedRegex(@"Member ([\w.\-]+) starts at step \d+")]
+    private static partial Regex CoordinatorLine();
+    [GeneratedRegex(@"Member ([\w.\-]+): (generator|discriminator) ready at step \d+")]
+    private static partial Regex WorkerLine();
+    [GeneratedRegex(@"Member ([\w.\-]+) (?:starts at step|recovered: continuing from step) (\d+)")]
+    private static partial Regex ResumeLine();
+
+    private static Hosted WhatHosts(string log, string sweepId) => new(
+        CoordinatorLine().Matches(log).Select(m => m.Groups[1].Value).Distinct().Count(),
+        WorkerLine().Matches(log).Select(m => m.Groups[1].Value + m.Groups[2].Value).Distinct().Count(),
+        log.Contains($"Sweep {sweepId} active on this silo", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task Every_member_of_a_sweep_finishes_losing_at_most_one_checkpoint_interval_when_a_silo_is_killed()
+    {
+        var clock = Stopwatch.StartNew();
+        using var work = new TempDirectory();
+        await using var redis = await RedisServer.StartAsync();
+        var silos = new List<SiloProcess>();
+        try
+        {
+            var starting = Enumerable.Range(0, 3).Select(i =>
+            {
+                string dir = Directory.CreateDirectory(Path.Combine(work.Path, $"silo{i}")).FullName;
+                return SiloProcess.StartAsync(dir, extraArguments: ["--cluster", redis.Url, "--Gan:Compute:Threads", "1"]);
+            }).ToList();
+            try { await Task.WhenAll(starting); }
+            finally { silos.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+            Assert.All(silos, s => Assert.Contains("Cluster mode: membership, grain state and checkpoints in Redis", s.Output));
+            output.WriteLine($"3 silos up after {clock.Elapsed.TotalSeconds:F1} s");
+
+            await using var client = await ClusterConnection.ConnectAsync(redis.Url, TimeSpan.FromSeconds(20), CancellationToken.None);
+            const string sweepId = "killed-mid-sweep";
+            var sweep = client.Client.GetGrain<ISweepGrain>(sweepId);
+            var submitted = await sweep.SubmitAsync(SweepSpec());
+            var memberIds = submitted.Members.Select(m => m.MemberId).ToList();
+            Assert.Equal(6, memberIds.Count);
+
+            // Mid-way: every member has checkpointed at least twice and none has finished.
+            var atKill = await PollAsync(async () =>
+                    (await Task.WhenAll(memberIds.Select(id => client.Client.GetGrain<ICoordinatorGrain>(id).GetStatusAsync().AsTask()))).ToDictionary(s => s.MemberId),
+                all => all.Values.All(s => s.CheckpointStep >= 2 * CheckpointEvery) || all.Values.Any(s => s.State.IsFinished()),
+                TimeSpan.FromSeconds(90), "every member to checkpoint twice", silos);
+            Assert.All(atKill.Values, s => Assert.Equal(MemberState.Running, s.State));
+
+            // The victim rotates with the clock between the silo of the sweep grain, of most coordinators, of most workers.
+            var hosted = silos.Select(s => WhatHosts(s.Output, sweepId)).ToList();
+            int mode = (int)(DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute % 3);
+            int victim = mode switch
+            {
+                0 => hosted.FindIndex(h => h.Sweep),
+                1 => hosted.IndexOf(hosted.MaxBy(h => h.Coordinators)!),
+                _ => hosted.IndexOf(hosted.MaxBy(h => h.Workers)!),
+            };
+            if (victim < 0) victim = hosted.IndexOf(hosted.MaxBy(h => h.Coordinators + h.Workers)!);
+            var survivors = silos.Where((_, i) => i != victim).ToList();
+            var logBefore = survivors.ToDictionary(s => s, s => s.Output.Length);
+            silos[victim].Kill();
+            var killedAt = clock.Elapsed;
+            output.WriteLine($"killed silo {victim} ({new[] { "sweep grain", "most coordinators", "most workers" }[mode]}: {hosted[victim]}) at {killedAt.TotalSeconds:F1} s; "
+                + string.Join(", ", atKill.Values.Select(s => $"{s.MemberId} step {s.Step} checkpoint {s.CheckpointStep}")));
+
+            // Recovery: every member moves past the step it had when the silo died.
+            await PollAsync(async () => await Task.WhenAll(memberIds.Select(id => client.Client.GetGrain<ICoordinatorGrain>(id).GetStatusAsync().AsTask())),
+                all => all.All(s => s.Step > atKill[s.MemberId].Step || s.State.IsFinished()), TimeSpan.FromSeconds(90), "every member to pass its step at the kill", survivors);
+            var recovery = clock.Elapsed - killedAt;
+
+            var done = await PollAsync(() => sweep.GetStatusAsync().AsTask(), s => s.State is SweepState.Completed or SweepState.Cancelled,
+                TimeSpan.FromSeconds(120), "the sweep to complete", survivors);
+            foreach (var m in done.Members.Where(m => m.State != MemberState.Completed || m.Step != Steps))
+            {
+                var own = await client.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetStatusAsync();
+                Assert.Fail($"member {m.MemberId} ended {own.State} at step {own.Step}: {own.Error}\n"
+                    + string.Join("\n", survivors.SelectMany(s => s.Output.Split('\n')).Where(l => l.Contains(m.MemberId, StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal) || l.StartsWith("   at ", StringComparison.Ordinal)).TakeLast(80)));
+            }
+            Assert.Equal(SweepState.Completed, done.State);
+
+            // Each member resumed (if it had to) from a checkpoint no older than the last one it had before the kill.
+            var lost = new List<string>();
+            bool sweepMoved = false;
+            foreach (var s in survivors)
+            {
+                string after = s.Output[logBefore[s]..].Replace("\"", "", StringComparison.Ordinal);
+                sweepMoved |= after.Contains($"Sweep {sweepId} active on this silo", StringComparison.Ordinal);
+                foreach (Match m in ResumeLine().Matches(after))
+                {
+                    string id = m.Groups[1].Value;
+                    if (!atKill.TryGetValue(id, out var before)) continue;
+                    long resumedAt = long.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+                    Assert.True(resumedAt >= before.CheckpointStep,
+                        $"member {id} resumed at step {resumedAt}, older than its checkpoint at step {before.CheckpointStep} before the kill:\n{after}");
+                    lost.Add($"{id}: step {before.Step} at the kill → resumed at {resumedAt} ({before.Step - resumedAt} steps replayed)");
+                }
+            }
+            Assert.True(lost.Count > 0 || sweepMoved, "the killed silo hosted nothing that had to move (no member resumed, the sweep did not move)");
+            output.WriteLine($"recovery (kill → every member past its step at the kill): {recovery.TotalSeconds:F1} s; sweep moved: {sweepMoved}");
+            foreach (var l in lost) output.WriteLine(l);
+
+            // The report lists every member.
+            string outDir = Path.Combine(work.Path, "results");
+            await SweepCommands.WriteResultsAsync(client, done, outDir);
+            var report = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "report.json")))!;
+            var reported = report["members"]!.AsArray().Select(m => (string)m!["id"]!).Order().ToList();
+            Assert.Equal(memberIds.Order(), reported);
+            output.WriteLine($"whole test {clock.Elapsed.TotalSeconds:F1} s");
+        }
+        finally
+        {
+            foreach (var s in silos) await s.DisposeAsync();
+            // For a closer look at a run: GANCLUSTER_TEST_LOGS=DIR keeps every silo's log.
+            if (Environment.GetEnvironmentVariable("GANCLUSTER_TEST_LOGS") is { Length: > 0 } logs)
+            {
+                Directory.CreateDirectory(logs);
+                for (int i = 0; i < silos.Count; i++) await File.WriteAllTextAsync(Path.Combine(logs, $"silo{i}.log"), silos[i].Output);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_SIGTERM_checkpoints_the_silos_members_where_they_are_and_they_carry_on_elsewhere_without_losing_a_step()
+    {
+        using var work = new TempDirectory();
+        await using var redis = await RedisServer.StartAsync();
+        var silos = new List<SiloProcess>();
+        try
+        {
+            var starting = Enumerable.Range(0, 2).Select(i =>
+                SiloProcess.StartAsync(Directory.CreateDirectory(Path.Combine(work.Path, $"silo{i}")).FullName,
+                    extraArguments: ["--cluster", redis.Url, "--Gan:Compute:Threads", "1"])).ToList();
+            try { await Task.WhenAll(starting); }
+            finally { silos.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+
+            await using var client = await ClusterConnection.ConnectAsync(redis.Url, TimeSpan.FromSeconds(20), CancellationToken.None);
+            const string id = "terminated";
+            var member = client.Client.GetGrain<ICoordinatorGrain>(id);
+            // A checkpoint interval longer than the run: only the shutdown writes one mid-way.
+            await member.StartAsync(TestSpecs.SmallRing(steps: 1500) with { Checkpoint = new() { Every = 1500 }, Evaluation = new() { Every = 1500, Samples = 500, MinSamplesPerMode = 10 } });
+            var before = await PollAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 300, TimeSpan.FromSeconds(90), "step 300", silos);
+            Assert.Equal(MemberState.Running, before.State);
+
+            int host = silos.FindIndex(s => s.Output.Contains($"Member {id} starts at step 0", StringComparison.Ordinal));
+            Assert.True(host >= 0, "no silo says it runs the member");
+            var survivor = silos[1 - host];
+            int logBefore = survivor.Output.Length;
+            Assert.True(await silos[host].TerminateAsync(TimeSpan.FromSeconds(60)), $"the silo did not exit within 60 s of SIGTERM:\n{silos[host].Output}");
+            string stopped = silos[host].Output.Replace("\"", "", StringComparison.Ordinal);
+            Assert.Contains("Silo stopping: suspending 1 training members", stopped);
+            var checkpointed = Regex.Match(stopped, $@"Member {id} checkpointed at step (\d+)");
+            Assert.True(checkpointed.Success, $"no checkpoint on shutdown:\n{stopped}");
+            long suspendedAt = long.Parse(checkpointed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(suspendedAt >= before.Step, $"checkpointed at step {suspendedAt}, before the step {before.Step} seen earlier");
+
+            var done = await PollAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), TimeSpan.FromSeconds(120), "the member to finish on the other silo", [survivor]);
+            Assert.Equal(MemberState.Completed, done.State);
+            Assert.Equal(1500, done.Step);
+            // It carried on from exactly the step it stopped at: nothing lost, nothing replayed.
+            string after = survivor.Output[logBefore..].Replace("\"", "", StringComparison.Ordinal);
+            Assert.Contains($"Member {id} starts at step {suspendedAt} of 1500", after);
+            output.WriteLine($"SIGTERM at step ≥ {before.Step}: checkpointed at {suspendedAt}, resumed on the other silo at {suspendedAt}");
+        }
+        finally
+        {
+            foreach (var s in silos) await s.DisposeAsync();
+        }
+    }
+
+    /// <summary>Polls through a cluster that may be losing a silo: a failed call is retried until the deadline.</summary>
+    private static async Task<T> PollAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, string what, IReadOnlyList<SiloProcess> silos)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        string last = "no answer yet";
+        while (true)
+        {
+            try
+            {
+                var value = await probe().WaitAsync(TimeSpan.FromSeconds(15));
+                if (done(value)) return value;
+                last = value is System.Collections.IEnumerable e and not string ? string.Join("; ", e.Cast<object>()) : $"{value}";
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException or InvalidOperationException)
+            {
+                last = $"{e.GetType().Name}: {e.Message}";
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {what}; last: {last}\n"
+                    + string.Join("\n", silos.Select((s, i) => $"--- silo {i} ---\n{Tail(s.Output, 6000)}")));
+            await Task.Delay(200);
+        }
+    }
+
+    private static string Tail(string text, int chars) => text.Length <= chars ? text : text[^chars..];
+}
+
+/// <summary>A client pointed at a cluster that is not there gets a clear error and exit code 3 within seconds.</summary>
+[Collection(Specs.ConsoleCollection.Name)]
+public class ClusterClientTests
+{
+    private static async Task<(int Code, string Error)> RunAsync(params string[] args)
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try { return (await GanCluster.Client.Program.Main(args), error.ToString()); }
+        finally { Console.SetError(previous); }
+    }
+
+    [Fact]
+    public async Task A_Redis_that_does_not_answer_is_a_clear_error_with_code_3()
+    {
+        int port = SiloProcess.FreePort();
+        var clock = Stopwatch.StartNew();
+        var (code, error) = await RunAsync("status", "--cluster", $"redis://127.0.0.1:{port}");
+        Assert.Equal(3, code);
+        Assert.Contains($"cannot reach a GanCluster cluster through Redis at 127.0.0.1:{port}", error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_Redis_with_no_silo_in_it_is_a_clear_error_with_code_3()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var (code, error) = await RunAsync("status", "--cluster", redis.Url);
+        Assert.Equal(3, code);
+        Assert.Contains($"cannot reach a GanCluster cluster through Redis at {redis.Address}", error);
+    }
+}
