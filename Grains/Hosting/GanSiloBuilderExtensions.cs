@@ -53,6 +53,7 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
         silo.Services.AddSingleton<LocalMembers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
+        silo.AddGanDevicePlacement(configuration);
         return silo;
     }
 

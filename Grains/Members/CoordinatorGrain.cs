@@ -9,6 +9,7 @@ using GanCluster.Grains.Gan.Evaluation;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 
@@ -113,6 +114,7 @@ public sealed class CoordinatorGrain(
     {
         SpecValidator.ThrowIfInvalid(spec);
         if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
+        ServiceProvider.GetRequiredService<Hosting.ClusterDevices>().ThrowIfTooLarge(spec);
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
@@ -251,14 +253,31 @@ public sealed class CoordinatorGrain(
                 }
 
                 var started = clock.Elapsed;
-                DiscriminatorFeedback feedback;
-                GeneratorStepResult generatorStep;
+                IReadOnlyList<StepStatistics> taken = [];
                 try
                 {
-                    var batch = await Generator.SampleAsync(step, k);
-                    feedback = await Discriminator.TrainAsync(step, batch);
-                    if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss)
-                        || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
+                    string? diverged = null;
+                    if (ExchangeSchedule.IsExchange(spec))
+                    {
+                        // Parameter exchange: G and D step in parallel against shadow copies, swapping weights every N steps.
+                        taken = await ExchangeSchedule.RunRoundAsync(Generator, Discriminator, spec, step,
+                            ExchangeSchedule.RoundLength(spec, step, total, state.State.PbtInterval));
+                        if (taken.Count > 0 && taken[^1].Divergence(spec.Training.MaxLoss) is { } reason)
+                            diverged = $"{reason} at step {step + taken.Count}";
+                    }
+                    else
+                    {
+                        var batch = await Generator.SampleAsync(step, k);
+                        var feedback = await Discriminator.TrainAsync(step, batch);
+                        var statistics = StepStatistics.From(feedback, 0);
+                        diverged = statistics.Divergence(spec.Training.MaxLoss);
+                        if (diverged is null)
+                        {
+                            var generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                            taken = [statistics with { GradNormG = generatorStep.GradNorm }];
+                        }
+                    }
+                    if (diverged is not null)
                     {
                         // Under PBT a diverged member is replaced by exploiting a top member of its population.
                         if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && ++divergenceRescues <= MaxDivergenceRescues
@@ -268,10 +287,9 @@ public sealed class CoordinatorGrain(
                             k = spec.Training.DStepsPerGStep;
                             continue;
                         }
-                        await DivergedAsync($"exploding or non-finite loss (D loss {feedback.DLoss:G4}, G loss {feedback.GLoss:G4}, limit {spec.Training.MaxLoss:G4})");
+                        await DivergedAsync(diverged);
                         return;
                     }
-                    generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
                 }
                 catch (WorkerNotReadyException e)
                 {
@@ -288,11 +306,14 @@ public sealed class CoordinatorGrain(
                     await PrepareWorkersAsync();
                     continue;
                 }
-                step++;
-                metrics.StepTook((clock.Elapsed - started).TotalSeconds);
-                interval.Add(feedback, generatorStep.GradNorm);
-
-                if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                var perStep = (clock.Elapsed - started).TotalSeconds / Math.Max(1, taken.Count);
+                foreach (var statistics in taken)
+                {
+                    step++;
+                    metrics.StepTook(perStep);
+                    interval.Add(statistics);
+                    if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                }
                 bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
                 if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
                 if (step % spec.Checkpoint.Every == 0 || step == total || pbtReport)
@@ -555,10 +576,10 @@ public sealed class CoordinatorGrain(
         private double dLoss, gLoss, dReal, dFake, gradG, gradD;
         private int count;
 
-        public void Add(DiscriminatorFeedback f, double generatorGradNorm)
+        public void Add(StepStatistics f)
         {
             dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake;
-            gradG += generatorGradNorm; gradD += f.GradNorm; count++;
+            gradG += f.GradNormG; gradD += f.GradNormD; count++;
         }
 
         public CurvePoint Flush(long step)
