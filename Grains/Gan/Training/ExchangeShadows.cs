@@ -49,6 +49,9 @@ internal abstract class Shadow<TNetwork>(TNetwork network, string role) : IDispo
         Network.load(reader, strict: true);
     }
 
+    /// <summary>The shadow's weights as <c>Module.save</c> bytes (for tests of the exchange).</summary>
+    public byte[] WeightBytes() => NetworkState.WeightBytes(Network);
+
     public virtual void Dispose() => Network.Dispose();
 }
 
@@ -152,6 +155,9 @@ public sealed partial class GeneratorModel
         return (gLoss.item<float>(), norm);
     }
 
+    /// <summary>Exchange mode: the shadow D's weights, null in alternating mode (for tests).</summary>
+    internal byte[]? ShadowWeightBytes() => shadow?.WeightBytes();
+
     /// <summary>Exchange mode: D's weights become the shadow D.</summary>
     public void ImportShadow(byte[] weights) =>
         (shadow ?? throw new InvalidOperationException("this generator was not built for training.mode exchange")).Import(weights);
@@ -183,6 +189,9 @@ public sealed partial class DiscriminatorModel
         Step++;
         return (stats[0], stats[1], stats[2], gradNorm);
     }
+
+    /// <summary>Exchange mode: the shadow G's weights, null in alternating mode (for tests).</summary>
+    internal byte[]? ShadowWeightBytes() => shadow?.WeightBytes();
 
     /// <summary>Exchange mode: G's weights become the shadow G.</summary>
     public void ImportShadow(byte[] weights) =>
