@@ -177,8 +177,8 @@ public sealed class ClusterDevices(IClusterMembershipService membership, ISiloMe
 /// <summary>
 /// Places a worker grain on a silo that hosts workers and has free device capacity, the least loaded first (workers
 /// per worker slot, then fewer workers, then the silo address, so that the choice is deterministic). Load is the
-/// number of worker activations each silo holds right now (asked of the silos through the management grain), plus
-/// the placements this silo made that have not shown up there yet. With no capacity anywhere the activation fails
+/// number of worker activations each silo holds right now, asked of the silos through the management grain once the
+/// placements this silo made before have shown up there. With no capacity anywhere the activation fails
 /// with a <see cref="DeviceCapacityException"/> naming every silo and its load. Two silos placing workers at the same
 /// moment may both pick the same least-loaded silo: placement decisions are serialised per silo, not cluster-wide.
 /// </summary>
@@ -188,7 +188,7 @@ public sealed class DevicePlacementDirector(ClusterDevices devices, IGrainFactor
         [RuntimeTypeNameFormatter.Format(typeof(GeneratorWorkerGrain)), RuntimeTypeNameFormatter.Format(typeof(DiscriminatorWorkerGrain))];
     /// <summary>How long to wait for the metadata of a silo that just joined.</summary>
     private static readonly TimeSpan MetadataWait = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan PendingFor = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan PendingFor = TimeSpan.FromSeconds(2);
 
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly Dictionary<GrainId, (SiloAddress Silo, DateTime At)> pending = [];
@@ -241,21 +241,31 @@ public sealed class DevicePlacementDirector(ClusterDevices devices, IGrainFactor
         }
     }
 
+    /// <summary>
+    /// Worker activations per silo. The placements this director made before must show up first (they are created
+    /// a moment after the director answers): it polls until they do, for at most <see cref="PendingFor"/> after
+    /// each, so that two placements in a row never both see an empty silo.
+    /// </summary>
     private async Task<Dictionary<SiloAddress, int>> LoadAsync(SiloAddress[] silos)
     {
         var management = grains.GetGrain<IManagementGrain>(0);
-        var activations = await management.GetDetailedGrainStatistics(WorkerTypes, silos);
-        var bySilo = silos.ToDictionary(s => s, _ => new HashSet<GrainId>());
-        foreach (var a in activations)
-            if (bySilo.TryGetValue(a.SiloAddress, out var set)) set.Add(a.GrainId);
-        var now = DateTime.UtcNow;
-        foreach (var (grain, (silo, at)) in pending.ToList())
+        while (true)
         {
-            bool visible = bySilo.Values.Any(s => s.Contains(grain));
-            if (visible || now - at > PendingFor) pending.Remove(grain);
-            else if (bySilo.TryGetValue(silo, out var set)) set.Add(grain);
+            var activations = await management.GetDetailedGrainStatistics(WorkerTypes, silos);
+            var bySilo = silos.ToDictionary(s => s, _ => 0);
+            var active = new HashSet<GrainId>();
+            foreach (var a in activations)
+            {
+                if (!bySilo.ContainsKey(a.SiloAddress) || !active.Add(a.GrainId)) continue;
+                bySilo[a.SiloAddress]++;
+            }
+            var now = DateTime.UtcNow;
+            // Seen, or given up on (its activation failed, or it came and went already).
+            foreach (var (grain, (_, at)) in pending.ToList())
+                if (active.Contains(grain) || now - at > PendingFor) pending.Remove(grain);
+            if (pending.Count == 0) return bySilo;
+            await Task.Delay(20);
         }
-        return bySilo.ToDictionary(p => p.Key, p => p.Value.Count);
     }
 
     private static string Describe(IEnumerable<(SiloAddress Silo, SiloDevices? Devices)> silos, Dictionary<SiloAddress, int>? load) =>

@@ -545,8 +545,9 @@ public sealed class CoordinatorGrain(
         await SetStateAsync(final);
         if (final.IsFinished())
         {
-            // The workers' memory is freed; the checkpoints stay in the store.
-            await Task.WhenAll(Generator.ReleaseAsync().AsTask(), Discriminator.ReleaseAsync().AsTask());
+            // The workers' memory is freed; the checkpoints stay in the store. A worker that could not be placed holds nothing.
+            try { await Task.WhenAll(Generator.ReleaseAsync().AsTask(), Discriminator.ReleaseAsync().AsTask()); }
+            catch (DeviceCapacityException) { }
         }
     }
 
