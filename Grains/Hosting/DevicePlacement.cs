@@ -139,14 +139,27 @@ public sealed class DevicePlacement : PlacementStrategy
 public sealed class DevicePlacementAttribute() : PlacementAttribute(DevicePlacement.Instance);
 
 /// <summary>The devices of the cluster's active silos, as they advertised them.</summary>
-public sealed class ClusterDevices(IClusterMembershipService membership, ISiloMetadataCache metadata)
+public sealed class ClusterDevices
 {
-    public IReadOnlyList<(SiloAddress Silo, SiloDevices? Devices)> ActiveSilos() =>
-        [.. membership.CurrentSnapshot.Members.Values
-            .Where(m => m.Status == SiloStatus.Active)
-            .Select(m => (m.SiloAddress, SiloDevices.FromMetadata(metadata.GetSiloMetadata(m.SiloAddress).Metadata)))];
+    private readonly IClusterMembershipService? membership;
+    private readonly Func<SiloAddress, SiloDevices?> devicesOf;
 
-    public SiloDevices? Of(SiloAddress silo) => SiloDevices.FromMetadata(metadata.GetSiloMetadata(silo).Metadata);
+    public ClusterDevices(IClusterMembershipService membership, ISiloMetadataCache metadata)
+        : this(membership, silo => SiloDevices.FromMetadata(metadata.GetSiloMetadata(silo).Metadata)) { }
+
+    /// <summary>For tests: devices from a lookup instead of Orleans' metadata cache.</summary>
+    internal ClusterDevices(IClusterMembershipService? membership, Func<SiloAddress, SiloDevices?> devicesOf)
+    {
+        this.membership = membership;
+        this.devicesOf = devicesOf;
+    }
+
+    public IReadOnlyList<(SiloAddress Silo, SiloDevices? Devices)> ActiveSilos() =>
+        membership is null ? [] : [.. membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => (m.SiloAddress, devicesOf(m.SiloAddress)))];
+
+    public SiloDevices? Of(SiloAddress silo) => devicesOf(silo);
 
     /// <summary>
     /// Refuses a spec whose member needs more device memory than the largest device of any silo that hosts workers

@@ -116,6 +116,23 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
     }
 
     [Fact]
+    public async Task In_exchange_mode_G_and_D_train_in_parallel_on_two_silos_and_the_member_completes()
+    {
+        var member = fixture.Client.GetGrain<ICoordinatorGrain>("placement-exchange");
+        var spec = TestSpecs.SmallRing(steps: 400) with { Training = TestSpecs.SmallRing().Training with { Steps = 400, Mode = "exchange", ExchangeEvery = 5 } };
+        await member.StartAsync(spec);
+        await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 10 || s.State.IsFinished(), Timeout, "10 steps");
+        var bySilo = await WorkersBySiloAsync();
+        Assert.Empty(bySilo[SiloNamed("Primary")]);
+        Assert.True(bySilo[SiloNamed("Secondary_1")].Count == 1 && bySilo[SiloNamed("Secondary_2")].Count == 1,
+            $"workers by silo: {string.Join("; ", bySilo.Select(p => $"{p.Key}: {string.Join(", ", p.Value)}"))}");
+        var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
+        Assert.True(done.State == MemberState.Completed, $"{done.State}: {done.Error}\n{fixture.LogTail()}");
+        Assert.Equal(400, done.Step);
+        await Eventually.WaitAsync(WorkersBySiloAsync, m => m.Values.All(l => l.Count == 0), Timeout, "the member's workers to deactivate");
+    }
+
+    [Fact]
     public async Task A_spec_needing_more_device_memory_than_any_silo_has_is_refused_before_anything_starts()
     {
         // 3 × 16384² weights in D: about 805 M parameters, 12 GiB with gradients and Adam's moments.
