@@ -203,6 +203,11 @@ public sealed record TrainingSpec
     [Id(4)] public string Order { get; init; } = "d_first";
     /// <summary>A member whose D or G loss exceeds this in magnitude (or is NaN/∞) has diverged.</summary>
     [Id(5)] public double MaxLoss { get; init; } = 1e6;
+    /// <summary>alternating (exact: per step G sends samples, D returns dLoss_G/dx) | exchange (G and D train in parallel
+    /// against shadow copies of each other and swap weights every <see cref="ExchangeEvery"/> steps).</summary>
+    [Id(6)] public string Mode { get; init; } = "alternating";
+    /// <summary>Exchange mode: steps between weight exchanges (1 = synchronous).</summary>
+    [Id(7)] public int ExchangeEvery { get; init; } = 1;
 }
 
 [GenerateSerializer, Immutable, Alias("gan.EvaluationSpec")]

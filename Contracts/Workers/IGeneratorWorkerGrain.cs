@@ -14,6 +14,10 @@ public interface IGeneratorWorkerGrain : IGrainWithStringKey
     [Alias("ApplyGradient")] ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
     /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
     [Alias("SampleForEvaluation"), ResponseTimeout("00:02:00")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
+    /// <summary>Exchange mode: <paramref name="count"/> G steps against the shadow D, from <paramref name="step"/>.</summary>
+    [Alias("TrainAgainstShadow"), ResponseTimeout("00:02:00")] ValueTask<ShadowSteps> TrainAgainstShadowAsync(long step, int count);
+    /// <summary>Exchange mode: the discriminator's weights become the shadow D.</summary>
+    [Alias("ImportShadow")] ValueTask ImportShadowAsync(long step, ShadowWeights weights);
     [Alias("Checkpoint"), ResponseTimeout("00:02:00")] ValueTask<CheckpointFile> CheckpointAsync(long step);
     /// <summary>The network's weights as <c>Module.save</c> bytes.</summary>
     [Alias("ExportWeights")] ValueTask<byte[]> ExportWeightsAsync();

@@ -67,3 +67,20 @@ public sealed class WorkerNotReadyException : Exception
     public WorkerNotReadyException(string message) : base(message) { }
     public WorkerNotReadyException(string message, Exception inner) : base(message, inner) { }
 }
+
+/// <summary>
+/// Exchange mode: what one worker's steps against its shadow copy of the other network yielded, one entry per step.
+/// The generator fills <see cref="Loss"/> (G's loss under the shadow D) and <see cref="GradNorm"/>; the discriminator
+/// also fills the mean D(x) on real and on fake samples (its fakes come from its shadow G).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("gan.ShadowSteps")]
+public sealed record ShadowSteps(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double[] Loss,
+    [property: Id(2)] double[] GradNorm,
+    [property: Id(3)] double[]? MeanDReal,
+    [property: Id(4)] double[]? MeanDFake);
+
+/// <summary>Exchange mode: the other network's weights (<c>Module.save</c> bytes) for a worker's shadow copy.</summary>
+[GenerateSerializer, Immutable, Alias("gan.ShadowWeights")]
+public sealed record ShadowWeights([property: Id(0)] byte[] Bytes);

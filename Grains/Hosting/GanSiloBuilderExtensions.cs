@@ -58,6 +58,7 @@ public static class GanSiloBuilderExtensions
         }
         silo.Services.AddSingleton<LocalMembers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
+        silo.AddGanDevicePlacement(configuration);
         return silo;
     }
 

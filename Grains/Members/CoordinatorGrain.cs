@@ -9,6 +9,7 @@ using GanCluster.Grains.Gan.Evaluation;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 
@@ -120,6 +121,7 @@ public sealed class CoordinatorGrain(
     {
         SpecValidator.ThrowIfInvalid(spec);
         if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
+        ServiceProvider.GetRequiredService<Hosting.ClusterDevices>().ThrowIfTooLarge(spec);
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
@@ -259,21 +261,40 @@ public sealed class CoordinatorGrain(
                 }
 
                 var started = clock.Elapsed;
-                DiscriminatorFeedback feedback;
-                GeneratorStepResult generatorStep;
+                IReadOnlyList<StepStatistics> taken = [];
                 bool exploited;
                 try
                 {
-                    var batch = await Generator.SampleAsync(step, k);
-                    var sampled = clock.Elapsed;
-                    metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
-                    metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
-                    feedback = await Discriminator.TrainAsync(step, batch);
-                    var trained = clock.Elapsed;
-                    metrics.WorkerCallTook("discriminator", "train", (trained - sampled).TotalSeconds);
-                    metrics.Exchanged("gradients", feedback.GeneratorGradient.Data.LongLength);
-                    if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss)
-                        || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
+                    string? diverged = null;
+                    if (ExchangeSchedule.IsExchange(spec))
+                    {
+                        // Parameter exchange: G and D step in parallel against shadow copies, swapping weights every N steps.
+                        taken = await ExchangeSchedule.RunRoundAsync(Generator, Discriminator, spec, step,
+                            ExchangeSchedule.RoundLength(spec, step, total, state.State.PbtInterval));
+                        metrics.WorkerCallTook("both", "exchange_round", (clock.Elapsed - started).TotalSeconds);
+                        if (taken.Count > 0 && taken[^1].Divergence(spec.Training.MaxLoss) is { } reason)
+                            diverged = $"{reason} at step {step + taken.Count}";
+                    }
+                    else
+                    {
+                        var batch = await Generator.SampleAsync(step, k);
+                        var sampled = clock.Elapsed;
+                        metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
+                        metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
+                        var feedback = await Discriminator.TrainAsync(step, batch);
+                        var trained = clock.Elapsed;
+                        metrics.WorkerCallTook("discriminator", "train", (trained - sampled).TotalSeconds);
+                        metrics.Exchanged("gradients", feedback.GeneratorGradient.Data.LongLength);
+                        var statistics = StepStatistics.From(feedback, 0);
+                        diverged = statistics.Divergence(spec.Training.MaxLoss);
+                        if (diverged is null)
+                        {
+                            var generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                            metrics.WorkerCallTook("generator", "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
+                            taken = [statistics with { GradNormG = generatorStep.GradNorm }];
+                        }
+                    }
+                    if (diverged is not null)
                     {
                         // Under PBT a diverged member is replaced by exploiting a top member of its population.
                         if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && ++divergenceRescues <= MaxDivergenceRescues
@@ -283,16 +304,17 @@ public sealed class CoordinatorGrain(
                             k = spec.Training.DStepsPerGStep;
                             continue;
                         }
-                        await DivergedAsync($"exploding or non-finite loss (D loss {feedback.DLoss:G4}, G loss {feedback.GLoss:G4}, limit {spec.Training.MaxLoss:G4})");
+                        await DivergedAsync(diverged);
                         return;
                     }
-                    generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
-                    metrics.WorkerCallTook("generator", "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
-                    step++;
-                    metrics.StepTook((clock.Elapsed - started).TotalSeconds);
-                    interval.Add(feedback, generatorStep.GradNorm);
-
-                    if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                    var perStep = (clock.Elapsed - started).TotalSeconds / Math.Max(1, taken.Count);
+                    foreach (var statistics in taken)
+                    {
+                        step++;
+                        metrics.StepTook(perStep);
+                        interval.Add(statistics);
+                        if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                    }
                     bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
                     if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
                     if (step % spec.Checkpoint.Every == 0 || step == total || pbtReport)
@@ -590,8 +612,9 @@ public sealed class CoordinatorGrain(
         await SetStateAsync(final);
         if (final.IsFinished())
         {
-            // The workers' memory is freed; the checkpoints stay in the store.
-            await Task.WhenAll(Generator.ReleaseAsync().AsTask(), Discriminator.ReleaseAsync().AsTask());
+            // The workers' memory is freed; the checkpoints stay in the store. A worker that could not be placed holds nothing.
+            try { await Task.WhenAll(Generator.ReleaseAsync().AsTask(), Discriminator.ReleaseAsync().AsTask()); }
+            catch (DeviceCapacityException) { }
         }
     }
 
@@ -622,10 +645,10 @@ public sealed class CoordinatorGrain(
         private double dLoss, gLoss, dReal, dFake, gradG, gradD;
         private int count;
 
-        public void Add(DiscriminatorFeedback f, double generatorGradNorm)
+        public void Add(StepStatistics f)
         {
             dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake;
-            gradG += generatorGradNorm; gradD += f.GradNorm; count++;
+            gradG += f.GradNormG; gradD += f.GradNormD; count++;
         }
 
         public CurvePoint Flush(long step)

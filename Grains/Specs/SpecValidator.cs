@@ -174,6 +174,7 @@ public static partial class SpecValidator
             Range(p, "checkpoint.every", c.Every, 1, 1_000_000_000);
             Range(p, "checkpoint.keep", c.Keep, 1, 100);
         }
+        Exchange(p, spec);
         return p;
     }
 

@@ -4,6 +4,7 @@ using GanCluster.Contracts.Sweeps;
 using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 
@@ -120,6 +121,9 @@ public sealed class SweepGrain(
         }
         FileCheckpointStore.SafeName(SweepId);
         var plans = SweepPlanner.Plan(SweepId, spec);
+        var devices = ServiceProvider.GetRequiredService<Hosting.ClusterDevices>();
+        if (plans.Select(p => devices.TooLarge(p.Spec, p.Hyperparameters.Count == 0 ? null : string.Join(", ", p.Hyperparameters.Select(h => $"{h.Key}={h.Value}")))).OfType<string>().ToList() is { Count: > 0 } tooLarge)
+            throw new SpecException(tooLarge);
         state.State = new SweepGrainState
         {
             Spec = spec,

@@ -9,7 +9,8 @@ using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;
 
-public sealed class DiscriminatorWorkerGrain(TorchCompute compute, ICheckpointStore store)
+[Hosting.DevicePlacement]
+public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, ICheckpointStore store)
     : NetworkWorkerGrain<DiscriminatorModel>(compute, store), IDiscriminatorWorkerGrain
 {
     protected override string Role => "discriminator";

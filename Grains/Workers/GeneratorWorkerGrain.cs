@@ -9,7 +9,8 @@ using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;
 
-public sealed class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore store)
+[Hosting.DevicePlacement]
+public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore store)
     : NetworkWorkerGrain<GeneratorModel>(compute, store), IGeneratorWorkerGrain
 {
     protected override string Role => "generator";

@@ -46,7 +46,7 @@ public class SpecValidationTests
         { ["device=tpu"], "device: must be one of auto, cpu, cuda, cuda:N, got 'tpu'" },
         { ["training.batchSize=65536", "training.dStepsPerGStep=100"], "training: batchSize × dStepsPerGStep must be at most 1048576" },
         // Shape errors: unknown fields, wrong JSON kinds.
-        { ["training.stepz=10"], "training.stepz: unknown field (known fields of training: steps, batchSize, dStepsPerGStep, logEvery, order, maxLoss)" },
+        { ["training.stepz=10"], "training.stepz: unknown field (known fields of training: steps, batchSize, dStepsPerGStep, logEvery, order, maxLoss, mode, exchangeEvery)" },
         { ["colour=blue"], "colour: unknown field" },
         { ["training.steps=\"many\""], "training.steps: must be a whole number, got a string" },
         { ["training.steps=2.5"], "training.steps: must be a whole number" },

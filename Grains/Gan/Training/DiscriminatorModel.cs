@@ -11,7 +11,7 @@ namespace GanCluster.Grains.Gan.Training;
 public sealed record DiscriminatorStep(Tensor GeneratorGradient, double DLoss, double GLoss, double MeanDReal, double MeanDFake, double GradNorm);
 
 /// <summary>D with its optimizer, the real data and their random streams: plain TorchSharp, no Orleans.</summary>
-public sealed class DiscriminatorModel : IDisposable
+public sealed partial class DiscriminatorModel : IDisposable
 {
     // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
     private const double GradNormOnly = 1e30;
@@ -37,6 +37,7 @@ public sealed class DiscriminatorModel : IDisposable
         dataRng = new Generator(Seeds.For(spec.Seed, "discriminator.data"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "discriminator.evaluation"), device);
         loss = new GanLoss(spec.Loss);
+        if (spec.Training.Mode == "exchange") shadow = new ShadowGenerator(spec, data, device);
     }
 
     public IRealData Data { get; }
@@ -186,11 +187,16 @@ public sealed class DiscriminatorModel : IDisposable
         return (dReal, dFake);
     }
 
-    public void Save(BinaryWriter writer) => NetworkState.Write(writer, "discriminator", Step, network, optimizer, dataRng, evaluationRng);
+    public void Save(BinaryWriter writer)
+    {
+        NetworkState.Write(writer, "discriminator", Step, network, optimizer, dataRng, evaluationRng);
+        shadow?.Save(writer);
+    }
 
     public void Load(BinaryReader reader)
     {
         Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
+        shadow?.Load(reader);
         NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
 
@@ -200,6 +206,7 @@ public sealed class DiscriminatorModel : IDisposable
 
     public void Dispose()
     {
+        shadow?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         dataRng.Dispose();

@@ -22,7 +22,7 @@ public sealed record GeneratedBatch(Tensor ForDiscriminator, Tensor? Discriminat
 /// G with its optimizer and random streams: plain TorchSharp, no Orleans, used by the generator worker and by the
 /// single-process reference loop alike (so that the two can be compared bit for bit).
 /// </summary>
-public sealed class GeneratorModel : IDisposable
+public sealed partial class GeneratorModel : IDisposable
 {
     // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
     private const double GradNormOnly = 1e30;
@@ -46,6 +46,7 @@ public sealed class GeneratorModel : IDisposable
         optimizer = optim.Adam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
+        if (spec.Training.Mode == "exchange") shadow = new ShadowDiscriminator(spec, data, device);
     }
 
     /// <summary>G steps taken so far.</summary>
@@ -118,13 +119,18 @@ public sealed class GeneratorModel : IDisposable
         return (samples.MoveToOuterDisposeScope(), labels?.MoveToOuterDisposeScope());
     }
 
-    public void Save(BinaryWriter writer) => NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+    public void Save(BinaryWriter writer)
+    {
+        NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+        shadow?.Save(writer);
+    }
 
     public void Load(BinaryReader reader)
     {
         pendingFake?.Dispose();
         pendingFake = null;
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
+        shadow?.Load(reader);
         NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
 
@@ -136,6 +142,7 @@ public sealed class GeneratorModel : IDisposable
     public void Dispose()
     {
         pendingFake?.Dispose();
+        shadow?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         noiseRng.Dispose();
