@@ -53,6 +53,9 @@ public sealed class GeneratorModel : IDisposable
 
     public bool HasPendingBatch => pendingFake is not null;
 
+    /// <summary>For tests and the FLOP count of the benchmark.</summary>
+    internal GeneratorNetwork Network => network;
+
     public bool IsConditional => classCount > 0;
 
     private Tensor Noise(int count, Generator rng) => spec.Model.Noise == "uniform"
