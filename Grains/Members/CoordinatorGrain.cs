@@ -238,6 +238,9 @@ public sealed class CoordinatorGrain(
             var lastLog = TimeSpan.Zero;
             long stepAtPublish = step;
             var interval = new IntervalMeans();
+            // G's samples for the next step, taken in the same call as its step (never across an evaluation,
+            // checkpoint, PBT round or request: the worker undoes an unused draw anyway).
+            GeneratorBatch? ahead = null;
             DelayDeactivation(KeepAlive);
             PublishNow();
 
@@ -245,6 +248,7 @@ public sealed class CoordinatorGrain(
             {
                 if (pauseRequested)
                 {
+                    ahead = null;
                     await PauseHereAsync();
                     clock.Restart(); lastPublish = lastLog = TimeSpan.Zero; stepAtPublish = step;
                     continue;
@@ -255,7 +259,8 @@ public sealed class CoordinatorGrain(
                 GeneratorStepResult generatorStep;
                 try
                 {
-                    var batch = await Generator.SampleAsync(step, k);
+                    var batch = ahead ?? await Generator.SampleAsync(step, k);
+                    ahead = null;
                     feedback = await Discriminator.TrainAsync(step, batch);
                     if (!double.IsFinite(feedback.DLoss) || !double.IsFinite(feedback.GLoss)
                         || Math.Abs(feedback.DLoss) > spec.Training.MaxLoss || Math.Abs(feedback.GLoss) > spec.Training.MaxLoss)
@@ -271,16 +276,31 @@ public sealed class CoordinatorGrain(
                         await DivergedAsync($"exploding or non-finite loss (D loss {feedback.DLoss:G4}, G loss {feedback.GLoss:G4}, limit {spec.Training.MaxLoss:G4})");
                         return;
                     }
-                    generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                    long next = step + 1;
+                    bool sampleAhead = next < total && next % spec.Evaluation.Every != 0 && next % spec.Checkpoint.Every != 0
+                        && !(state.State.PbtInterval > 0 && next % state.State.PbtInterval == 0)
+                        && !pauseRequested && !cancelRequested && !suspendRequested;
+                    if (sampleAhead)
+                    {
+                        var both = await Generator.ApplyGradientAndSampleAsync(step, feedback.GeneratorGradient, k);
+                        generatorStep = both.Step;
+                        ahead = both.Next;
+                    }
+                    else
+                    {
+                        generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                    }
                 }
                 catch (WorkerNotReadyException e)
                 {
+                    ahead = null;
                     Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
                     await PrepareWorkersAsync();
                     continue;
                 }
                 catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
                 {
+                    ahead = null;
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
                     // reproduces the same trajectory; a failure that keeps coming back fails the member.
                     Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);

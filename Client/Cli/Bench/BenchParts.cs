@@ -85,8 +85,8 @@ internal static class Members
         }
     }
 
-    /// <summary>CPU seconds of this process and the given others (the silo processes).</summary>
-    private static double Cpu(IReadOnlyList<int>? processes) => CpuClock.Self() + (processes?.Sum(CpuClock.OfProcess) ?? 0);
+    /// <summary>CPU seconds of the given silo processes, or of this one (the embedded silo) when none are given.</summary>
+    private static double Cpu(IReadOnlyList<int>? processes) => processes is null ? CpuClock.Self() : processes.Sum(CpuClock.OfProcess);
 
     /// <summary>Polls (every 5 ms) until the member reaches <paramref name="step"/>; returns the step seen and when.</summary>
     public static async Task<(long Step, TimeSpan At)> WaitForStepAsync(ICoordinatorGrain member, long step)

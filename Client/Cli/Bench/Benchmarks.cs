@@ -59,7 +59,7 @@ internal static class GanThroughput
     {
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine("1. one GAN: plain TorchSharp loop vs the cluster's alternating mode (one embedded silo; two silo processes on loopback, G on one and D on the other)");
-        Console.WriteLine("   CPU time: the plain loop's thread; for the cluster every thread of this process (and of both silo processes)");
+        Console.WriteLine("   CPU time: the plain loop's thread; for the cluster every thread of this process (one silo) or of both silo processes");
         using var plain = new PlainRunner();
         await plain.StartAsync(s.Spec, s.Warmup);
         await using var one = await EmbeddedSilo.StartAsync(computeThreads: 1);
@@ -211,7 +211,7 @@ internal static class ManyMembers
         await using var silo = await EmbeddedSilo.StartAsync(threads);
         var client = silo.Connection.Client;
         var window = TimeSpan.FromSeconds(s.Quick ? 5 : 20);
-        Console.WriteLine("  members | member-steps/s | per member | of 1 member");
+        Console.WriteLine("  members | member-steps/s | per member | of 1 member | member-steps per CPU-second (this process)");
         double? single = null;
         var rows = new List<(int, double)>();
         foreach (int count in new[] { 1, 4, 16, 64 })
@@ -223,13 +223,15 @@ internal static class ManyMembers
                 // Warm: every member past 20 steps (their networks built, their first steps taken).
                 foreach (var m in members) await Members.WaitForStepAsync(m, 20);
                 long before = await TotalAsync(members);
+                double cpu = CpuClock.Self();
                 var clock = Stopwatch.StartNew();
                 await Task.Delay(window);
                 long after = await TotalAsync(members);
                 double rate = (after - before) / clock.Elapsed.TotalSeconds;
+                double cpuRate = (after - before) / (CpuClock.Self() - cpu);
                 single ??= rate;
                 rows.Add((count, rate));
-                Console.WriteLine(string.Create(c, $"  {count,7} | {rate,14:F0} | {rate / count,10:F1} | {rate / single.Value,11:F2}"));
+                Console.WriteLine(string.Create(c, $"  {count,7} | {rate,14:F0} | {rate / count,10:F1} | {rate / single.Value,11:F2} | {cpuRate,8:F0}"));
             }
             finally
             {
@@ -315,7 +317,7 @@ internal static class StateTransfer
         Console.WriteLine($"    checkpoint write (serialise + atomic file + SHA-256):        {Stats.Range(writes)}");
         Console.WriteLine($"    checkpoint read into {(silos is null ? "another member" : "a member on the other silo")} (read + verify + build + load): {Stats.Range(reads)}");
         Console.WriteLine($"    grain to grain through the store (PBT exploit path):        {Stats.Range(copies)}");
-        Console.WriteLine($"    weights by grain call to the client{(silos is null ? " (same process)" : " (from the second silo)")}:  {Stats.Range(calls)}");
+        Console.WriteLine($"    weights only, ExportWeights (serialise + grain call){(silos is null ? " in process" : " from the second silo")}: {Stats.Range(calls)}");
         await Task.WhenAll(donorG.ReleaseAsync().AsTask(), donorD.ReleaseAsync().AsTask(), recipientG.ReleaseAsync().AsTask(), recipientD.ReleaseAsync().AsTask());
     }
 }

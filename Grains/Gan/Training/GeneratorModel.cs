@@ -35,6 +35,9 @@ public sealed class GeneratorModel : IDisposable
     private readonly Device device;
     private readonly int classCount;
     private Tensor? pendingFake;
+    // The noise RNG's state before the pending batch was drawn: a batch not yet consumed by ApplyGradient does not
+    // count as drawn, so sampling again or saving rewinds to here (a worker may sample the next step ahead of time).
+    private Tensor? noiseStateBeforePending;
 
     public GeneratorModel(GanSpec spec, IRealData data, Device device)
     {
@@ -74,6 +77,8 @@ public sealed class GeneratorModel : IDisposable
         int batch = spec.Training.BatchSize;
         pendingFake?.Dispose();
         pendingFake = null;
+        if (noiseStateBeforePending is null) noiseStateBeforePending = noiseRng.get_state().DetachFromDisposeScope();
+        else noiseRng.set_state(noiseStateBeforePending);
         using var scope = NewDisposeScope();
         Tensor forD;
         var noiseD = Noise(discriminatorSteps * batch, noiseRng);
@@ -108,7 +113,14 @@ public sealed class GeneratorModel : IDisposable
         {
             fake.Dispose();
             pendingFake = null;
+            DropRewindState();
         }
+    }
+
+    private void DropRewindState()
+    {
+        noiseStateBeforePending?.Dispose();
+        noiseStateBeforePending = null;
     }
 
     /// <summary>Evaluation samples; conditional models cycle through the classes (sample i has class i mod K).</summary>
@@ -121,12 +133,25 @@ public sealed class GeneratorModel : IDisposable
         return (samples.MoveToOuterDisposeScope(), labels?.MoveToOuterDisposeScope());
     }
 
-    public void Save(BinaryWriter writer) => NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+    /// <summary>Writes the exact state; a batch sampled ahead and not yet applied is not part of it (its draw is undone).</summary>
+    public void Save(BinaryWriter writer)
+    {
+        if (noiseStateBeforePending is null)
+        {
+            NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+            return;
+        }
+        using var current = noiseRng.get_state();
+        noiseRng.set_state(noiseStateBeforePending);
+        try { NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng); }
+        finally { noiseRng.set_state(current); }
+    }
 
     public void Load(BinaryReader reader)
     {
         pendingFake?.Dispose();
         pendingFake = null;
+        DropRewindState();
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
         NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
@@ -139,6 +164,7 @@ public sealed class GeneratorModel : IDisposable
     public void Dispose()
     {
         pendingFake?.Dispose();
+        DropRewindState();
         optimizer.Dispose();
         network.Dispose();
         noiseRng.Dispose();
