@@ -21,16 +21,17 @@ public static class StepFlops
     public static (long Total, long First) LinearProducts(nn.Module network)
     {
         long total = 0, first = -1;
-        foreach (var (_, module) in network.named_modules())
+        foreach (var (name, module) in network.named_modules())
         {
-            if (module is not Linear linear) continue;
-            if (network.named_modules().Any(m => m.module is Conv1d or Conv2d or ConvTranspose2d))
+            if (module is Conv1d or Conv2d or ConvTranspose2d)
                 throw new NotSupportedException("StepFlops counts MLPs only (the network has convolutions)");
+            if (module is not Linear linear) continue;
             long product = linear.in_features * linear.out_features;
-            if (first < 0) first = product;
+            // The layer that takes the network's input: MlpStack names it linear0 (named_modules' order is not the forward order).
+            if (name == "linear0" || name.EndsWith(".linear0", StringComparison.Ordinal)) first = product;
             total += product;
         }
-        if (first < 0) throw new NotSupportedException("the network has no linear layer");
+        if (first < 0) throw new NotSupportedException("StepFlops counts MlpStack networks only (no layer named linear0)");
         return (total, first);
     }
 
