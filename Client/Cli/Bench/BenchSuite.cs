@@ -24,7 +24,7 @@ public static class BenchSuite
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var name in chosen)
-            if (!Names.Contains(name) && name != "plain") throw new UsageException($"--suite: unknown benchmark '{name}' (all, {string.Join(", ", Names)})");
+            if (!Names.Contains(name) && name is not ("plain" or "member")) throw new UsageException($"--suite: unknown benchmark '{name}' (all, {string.Join(", ", Names)})");
         bool quick = line.Option("--quick") is not null;
         string root = RepositoryRoot();
         var settings = new BenchSettings
@@ -38,7 +38,7 @@ public static class BenchSuite
             SiloDll = line.Option("--silo-dll") ?? FindSiloDll(root),
             Rounds = line.Option("--rounds") is { } r ? PositiveInt(r, "--rounds") : quick ? 3 : 7,
             Window = line.Option("--steps") is { } s ? PositiveInt(s, "--steps") : quick ? 500 : 2000,
-            Warmup = quick ? 100 : 300,
+            Warmup = quick ? 200 : 400,
         };
         PrintHeader(settings, chosen);
         var results = new BenchResults();
@@ -50,6 +50,7 @@ public static class BenchSuite
             switch (name)
             {
                 case "plain": await PlainOnly.RunAsync(settings); break;
+                case "member": await PlainOnly.RunMemberAsync(settings); break;
                 case "gan": await GanThroughput.RunAsync(settings, results); break;
                 case "pytorch": await PyTorchComparison.RunAsync(settings, results); break;
                 case "roofline": await Roofline.RunAsync(settings, results); break;

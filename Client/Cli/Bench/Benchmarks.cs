@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace GanCluster.Client.Cli.Bench;
 
 /// <summary>The plain loop alone, for profilers (perf, valgrind): not part of "all".</summary>
-internal static class PlainOnly
+internal static partial class PlainOnly
 {
     public static async Task RunAsync(BenchSettings s)
     {
@@ -22,6 +22,20 @@ internal static class PlainOnly
         {
             var rate = await plain.RunAsync(s.Window);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  plain loop: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second"));
+        }
+    }
+}
+
+internal static partial class PlainOnly
+{
+    /// <summary>One member on an embedded silo alone, for profilers: not part of "all".</summary>
+    public static async Task RunMemberAsync(BenchSettings s)
+    {
+        await using var one = await EmbeddedSilo.StartAsync(computeThreads: 1);
+        for (int r = 0; r < s.Rounds; r++)
+        {
+            var rate = await Members.MeasureAsync(one.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  member, one silo: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second"));
         }
     }
 }
@@ -328,7 +342,7 @@ internal static class MemoryGrowth
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
         var c = CultureInfo.InvariantCulture;
-        long steps = s.Quick ? 10_000 : 100_000;
+        long steps = s.Quick ? 5_000 : 100_000;
         Console.WriteLine($"6. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread");
         await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1);
         var compute = silo.Connection.Services.GetRequiredService<TorchCompute>();
@@ -354,7 +368,7 @@ internal static class MemoryGrowth
         Console.WriteLine(string.Create(c, $"    growth after warm-up (step {warm.Step} → {samples[^1].Step}): VmRSS {samples[^1].Rss - warm.Rss:+0.0;-0.0} MiB, live tensors {samples[^1].Tensors - warm.Tensors:+0;-0}"));
 
         int waves = 8, perWave = 8;
-        long shortSteps = s.Quick ? 100 : 400;
+        long shortSteps = s.Quick ? 50 : 400;
         Console.WriteLine($"  a sweep of {waves * perWave} short members ({shortSteps} steps each, {perWave} at a time):");
         var sweep = new List<(double Rss, long Tensors)>();
         var shortSpec = s.Spec with
