@@ -389,7 +389,8 @@ internal static class MemoryGrowth
             sweep.Add((RssMiB(), await LiveTensorsAsync(compute)));
             Console.WriteLine(string.Create(c, $"    after {(w + 1) * perWave,2} members: VmRSS {sweep[^1].Rss,7:F1} MiB, live tensors {sweep[^1].Tensors}"));
         }
-        Console.WriteLine(string.Create(c, $"    growth after the first wave: VmRSS {sweep[^1].Rss - sweep[0].Rss:+0.0;-0.0} MiB, live tensors {sweep[^1].Tensors - sweep[0].Tensors:+0;-0}"));
+        var half = sweep[sweep.Count / 2 - 1];
+        Console.WriteLine(string.Create(c, $"    growth over the second half ({waves * perWave / 2} → {waves * perWave} members): VmRSS {sweep[^1].Rss - half.Rss:+0.0;-0.0} MiB, live tensors {sweep[^1].Tensors - half.Tensors:+0;-0}; after the first wave: VmRSS {sweep[^1].Rss - sweep[0].Rss:+0.0;-0.0} MiB"));
     }
 
     /// <summary>Resident memory of this process, from /proc/self/status.</summary>
