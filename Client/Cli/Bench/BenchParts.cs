@@ -221,6 +221,8 @@ internal sealed class TwoSilos : IAsyncDisposable
                      "--Gan:Compute:Threads", computeThreads.ToString(CultureInfo.InvariantCulture), "--Serilog:MinimumLevel:Default", "Warning" })
             info.ArgumentList.Add(a);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start a silo process");
+        // Ctrl+C or a crash of the benchmark must not leave a silo behind.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillQuietly(process);
         var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         outputs.Add(output);
         void Keep(string? line)
@@ -234,6 +236,15 @@ internal sealed class TwoSilos : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         processes.Add(process);
+    }
+
+    private static void KillQuietly(Process process)
+    {
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException) { }
     }
 
     private static async Task WaitForGatewayAsync(int port, Process process)
