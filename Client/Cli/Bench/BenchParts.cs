@@ -33,6 +33,15 @@ internal sealed class PlainRunner : IDisposable
 
     public Task<T> OnThreadAsync<T>(Func<ReferenceLoop, T> work) => thread.RunAsync(() => work(loop!));
 
+    /// <summary>Managed bytes allocated and gen-0 collections per step over <paramref name="steps"/> steps (load-independent).</summary>
+    public Task<(double BytesPerStep, double Gen0PerThousandSteps)> AllocationAsync(int steps) => thread.RunAsync(() =>
+    {
+        long bytes = GC.GetAllocatedBytesForCurrentThread();
+        int gen0 = GC.CollectionCount(0);
+        loop!.Run(steps);
+        return ((GC.GetAllocatedBytesForCurrentThread() - bytes) / (double)steps, (GC.CollectionCount(0) - gen0) * 1000.0 / steps);
+    });
+
     public void Dispose()
     {
         thread.RunAsync(() => loop?.Dispose()).Wait();

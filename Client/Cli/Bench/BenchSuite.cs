@@ -76,12 +76,20 @@ public static class BenchSuite
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine($"GanCluster benchmark suite: {string.Join(", ", chosen)}{(s.Quick ? " (quick)" : "")}");
         Console.WriteLine(string.Create(c, $"machine: {CpuModel()}, {Environment.ProcessorCount} cores, {MemoryGiB():F0} GiB, {RuntimeInformation.OSDescription}, load average {LoadAverage()}"));
-        Console.WriteLine($"versions: .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}, libtorch {LibTorchVersion()}, Orleans {typeof(Orleans.IGrain).Assembly.GetName().Version}");
+        Console.WriteLine($"versions: .NET {Environment.Version}, TorchSharp {PackageVersion(typeof(TorchSharp.torch))}, libtorch {LibTorchVersion()}, Orleans {PackageVersion(typeof(Orleans.IGrain))}");
         Console.WriteLine($"threads: compute threads of one intra-op thread (torch.set_num_threads(1)) everywhere; GC {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode)}; "
             + $"DOTNET_gcServer={Env("DOTNET_gcServer")}, OMP_NUM_THREADS={Env("OMP_NUM_THREADS")}, MKL_NUM_THREADS={Env("MKL_NUM_THREADS")}");
         var spec = s.Spec;
         Console.WriteLine(string.Create(c, $"GAN: {spec.Name}: G {spec.Model.NoiseDim}→{spec.Model.Generator.Width}×{spec.Model.Generator.Depth}→2, D 2→{spec.Model.Discriminator.Width}×{spec.Model.Discriminator.Depth}→1, batch {spec.Training.BatchSize}, {spec.Optimizer.Kind}, k={spec.Training.DStepsPerGStep}"));
         Console.WriteLine(string.Create(c, $"method: {s.Rounds} rounds alternating A/B, windows of {s.Window} steps after {s.Warmup} warm-up steps; ratios are medians of per-round ratios"));
+    }
+
+    private static string PackageVersion(Type type)
+    {
+        var attribute = (System.Reflection.AssemblyInformationalVersionAttribute?)Attribute.GetCustomAttribute(type.Assembly, typeof(System.Reflection.AssemblyInformationalVersionAttribute));
+        string version = attribute?.InformationalVersion ?? type.Assembly.GetName().Version?.ToString() ?? "?";
+        int end = version.IndexOfAny(['+', ' ']);
+        return end < 0 ? version : version[..end].TrimEnd('.');
     }
 
     private static string Env(string name) => Environment.GetEnvironmentVariable(name) ?? "unset";

@@ -198,6 +198,8 @@ internal static class Roofline
         Console.WriteLine(string.Create(c, $"  matmul-bound limit: {peak * 1e9 / flops:F0} steps per CPU-second; plain loop {cpuRate:F0} per CPU-second ({wallRate:F0} per wall second) = {achieved:F1} GFLOP/s = {achieved / peak:F3} of the peak  (target ≥ 0.6)"));
         if (results.PyTorchStepsPerCpuSecond is { } py)
             Console.WriteLine(string.Create(c, $"  PyTorch (from benchmark 2, same FLOPs): {py:F0} steps per CPU-second = {py * flops / 1e9 / peak:F3} of this peak"));
+        var (bytes, gen0) = await plain.AllocationAsync(s.Window);
+        Console.WriteLine(string.Create(c, $"  .NET side of the plain loop: {bytes / 1024:F1} KiB allocated per step, {gen0:F1} gen-0 collections per 1,000 steps ({(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC)"));
     }
 
     /// <summary>GFLOP per CPU-second of this thread for <paramref name="repeats"/> products [m,k]×[k,n] (after one untimed).</summary>
