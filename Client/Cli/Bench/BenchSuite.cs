@@ -19,7 +19,7 @@ public static class BenchSuite
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps");
+        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--out");
         if (line.Arguments.Count != 0) throw new UsageException("bench --suite takes no SPEC (use --spec FILE to change the GAN)");
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -39,6 +39,7 @@ public static class BenchSuite
             Rounds = line.Option("--rounds") is { } r ? PositiveInt(r, "--rounds") : quick ? 3 : 7,
             Window = line.Option("--steps") is { } s ? PositiveInt(s, "--steps") : quick ? 500 : 2000,
             Warmup = quick ? 200 : 400,
+            OutDirectory = line.Option("--out"),
         };
         PrintHeader(settings, chosen);
         var results = new BenchResults();
@@ -164,6 +165,8 @@ public sealed class BenchSettings
     public required int Rounds { get; init; }
     public required int Window { get; init; }
     public required int Warmup { get; init; }
+    /// <summary>Where pictures go (the members' scaling curve); none without --out.</summary>
+    public string? OutDirectory { get; init; }
 }
 
 /// <summary>Figures one benchmark passes to a later one (the roofline uses the plain loop's rate).</summary>

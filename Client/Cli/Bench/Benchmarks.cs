@@ -229,15 +229,17 @@ internal static class ManyMembers
         var window = TimeSpan.FromSeconds(s.Quick ? 5 : 20);
         Console.WriteLine("  members | member-steps/s | per member | of 1 member | member-steps per CPU-second (this process)");
         double? single = null;
-        var rows = new List<(int, double)>();
+        var rows = new List<(int Members, double Rate, double CpuRate)>();
         foreach (int count in new[] { 1, 4, 16, 64 })
         {
             var members = Enumerable.Range(0, count).Select(_ => client.GetGrain<ICoordinatorGrain>(Members.NewId($"many{count}"))).ToArray();
             await Task.WhenAll(members.Select((m, i) => m.StartAsync(Members.Untimed(s.Spec with { Seed = s.Spec.Seed + i })).AsTask()));
             try
             {
-                // Warm: every member past 20 steps (their networks built, their first steps taken).
-                foreach (var m in members) await Members.WaitForStepAsync(m, 20);
+                // Warm: every member past its first steps, and at least s.Warmup member-steps in all (the JIT's work
+                // on the first level is not the members' cost).
+                long warm = Math.Max(20, s.Warmup * 2 / count);
+                foreach (var m in members) await Members.WaitForStepAsync(m, warm);
                 long before = await TotalAsync(members);
                 double cpu = CpuClock.Self();
                 var clock = Stopwatch.StartNew();
@@ -246,7 +248,7 @@ internal static class ManyMembers
                 double rate = (after - before) / clock.Elapsed.TotalSeconds;
                 double cpuRate = (after - before) / (CpuClock.Self() - cpu);
                 single ??= rate;
-                rows.Add((count, rate));
+                rows.Add((count, rate, cpuRate));
                 Console.WriteLine(string.Create(c, $"  {count,7} | {rate,14:F0} | {rate / count,10:F1} | {rate / single.Value,11:F2} | {cpuRate,8:F0}"));
             }
             finally
@@ -254,6 +256,28 @@ internal static class ManyMembers
                 await Task.WhenAll(members.Select(m => m.CancelAsync().AsTask()));
             }
         }
+        if (s.OutDirectory is not null) Plot(s.OutDirectory, rows);
+    }
+
+    /// <summary>The scaling curve: member-steps per second and per CPU-second against the number of members.</summary>
+    private static void Plot(string directory, List<(int Members, double Rate, double CpuRate)> rows)
+    {
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "members-scaling.png");
+        using var plot = new ScottPlot.Plot();
+        Reports.SamplesPlot.UseSansFont(plot);
+        double[] x = rows.Select(r => Math.Log2(r.Members)).ToArray();
+        var wall = plot.Add.Scatter(x, rows.Select(r => r.Rate).ToArray());
+        wall.LegendText = "member-steps per second";
+        var cpu = plot.Add.Scatter(x, rows.Select(r => r.CpuRate).ToArray());
+        cpu.LegendText = "member-steps per CPU-second";
+        plot.Axes.Bottom.SetTicks(x, rows.Select(r => r.Members.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plot.XLabel("members training at once");
+        plot.YLabel("member-steps");
+        plot.Title($"many members on one embedded silo ({Environment.ProcessorCount} compute threads)");
+        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        Reports.SamplesPlot.Save(plot, path, 800, 500);
+        Console.WriteLine($"  scaling curve: {path}");
     }
 
     private static async Task<long> TotalAsync(ICoordinatorGrain[] members) =>
