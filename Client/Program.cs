@@ -28,6 +28,10 @@ public static class Program
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
               Steps per second of the plain single-process TorchSharp loop and of one member through the
               embedded silo's grains, side by side.
+          gancluster bench --suite all|gan,pytorch,roofline,members,transfer,memory [--quick] [--rounds N] [--steps N] [--out DIR]
+              The performance suite (BENCHMARKS.md): the plain loop against the cluster on one silo and on two
+              silo processes, PyTorch, the matmul roofline, many members, state transfer and memory. Run it from
+              the repository after `dotnet build GanCluster.sln -c Release`; --quick finishes in a few minutes.
           gancluster experiment mode-collapse [--seeds N] [--out DIR] [--ring-steps N] [--grid-steps N] [--concurrency N] [--only NAMES]
               Trains the ring of 8 and the grid of 25 under each technique through the cluster and writes a
               PacGAN-style table (results.md) and sample panels (ring8-panel.png, grid25-panel.png).

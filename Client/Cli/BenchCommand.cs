@@ -18,6 +18,7 @@ public static class BenchCommand
 {
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
+        if (line.Option("--suite") is not null) return await Bench.BenchSuite.ExecuteAsync(line);
         line.AllowOnly("--set", "--steps", "--warmup", "--repeats");
         if (line.Arguments.Count != 1) throw new UsageException("bench needs exactly one SPEC file");
         long steps = ParseLong(line.Option("--steps") ?? "2000", "--steps");

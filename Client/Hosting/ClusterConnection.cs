@@ -28,6 +28,8 @@ public sealed class ClusterConnection : IAsyncDisposable
     }
 
     public IClusterClient Client { get; }
+    /// <summary>The host's services (for the embedded silo: its compute threads, for the benchmarks' tensor counts).</summary>
+    public IServiceProvider Services => host.Services;
     public string Description { get; }
 
     /// <summary>Hosts a silo in this process on free loopback ports, logging to <paramref name="logFile"/>.</summary>

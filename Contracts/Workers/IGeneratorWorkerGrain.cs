@@ -12,6 +12,12 @@ public interface IGeneratorWorkerGrain : IGrainWithStringKey
     [Alias("Sample")] ValueTask<GeneratorBatch> SampleAsync(long step, int discriminatorSteps);
     /// <summary>Back-propagates dLoss_G/dx through the kept graph and steps G's optimizer.</summary>
     [Alias("ApplyGradient")] ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
+    /// <summary>
+    /// <see cref="ApplyGradientAsync"/>, then <see cref="SampleAsync"/> for the next step, in one call (one grain call
+    /// and one compute hand-off fewer per step). A batch sampled ahead and never applied does not count as drawn:
+    /// sampling again or checkpointing rewinds G's noise stream to before it, so the trajectory never changes.
+    /// </summary>
+    [Alias("ApplyGradientAndSample")] ValueTask<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps);
     /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
     [Alias("SampleForEvaluation"), ResponseTimeout("00:02:00")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
     /// <summary>Exchange mode: <paramref name="count"/> G steps against the shadow D, from <paramref name="step"/>.</summary>

@@ -51,6 +51,12 @@ public sealed record GeneratorStepResult(
     [property: Id(0)] long Step,
     [property: Id(1)] double GradNorm);
 
+/// <summary>G's step result and its samples for the next schedule step.</summary>
+[GenerateSerializer, Immutable, Alias("gan.GeneratorStepAndBatch")]
+public sealed record GeneratorStepAndBatch(
+    [property: Id(0)] GeneratorStepResult Step,
+    [property: Id(1)] GeneratorBatch Next);
+
 [GenerateSerializer, Immutable, Alias("gan.DiscriminatorScores")]
 public sealed record DiscriminatorScores(
     [property: Id(0)] double MeanDReal,

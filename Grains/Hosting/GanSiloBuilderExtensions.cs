@@ -21,6 +21,8 @@ public sealed class GanSiloOptions
     public string DataDirectory { get; set; } = "data";
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+    /// <summary>Localhost clustering: the silo port of the first silo, for a second silo on the same machine (0 = this is the first).</summary>
+    public int PrimarySiloPort { get; set; }
     public string ClusterId { get; set; } = "gancluster";
     public string ServiceId { get; set; } = "gancluster";
 }
@@ -33,7 +35,8 @@ public static class GanSiloBuilderExtensions
         var options = Options(configuration);
         if (options.SiloPort is < 1 or > 65535) throw Invalid($"Gan:SiloPort must be a TCP port, got {options.SiloPort}");
         if (options.GatewayPort is < 0 or > 65535) throw Invalid($"Gan:GatewayPort must be a TCP port or 0 (no gateway), got {options.GatewayPort}");
-        return silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+        var primary = options.PrimarySiloPort > 0 ? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, options.PrimarySiloPort) : null;
+        return silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, serviceId: options.ServiceId, clusterId: options.ClusterId);
     }
 
     /// <summary>

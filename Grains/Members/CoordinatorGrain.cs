@@ -248,6 +248,9 @@ public sealed class CoordinatorGrain(
             var lastLog = TimeSpan.Zero;
             long stepAtPublish = step;
             var interval = new IntervalMeans();
+            // G's samples for the next step, taken in the same call as its step (never across an evaluation,
+            // checkpoint, PBT round or request: the worker undoes an unused draw anyway).
+            GeneratorBatch? ahead = null;
             DelayDeactivation(KeepAlive);
             PublishNow();
 
@@ -255,6 +258,7 @@ public sealed class CoordinatorGrain(
             {
                 if (pauseRequested)
                 {
+                    ahead = null;
                     await PauseHereAsync();
                     clock.Restart(); lastPublish = lastLog = TimeSpan.Zero; stepAtPublish = step;
                     continue;
@@ -277,10 +281,15 @@ public sealed class CoordinatorGrain(
                     }
                     else
                     {
-                        var batch = await Generator.SampleAsync(step, k);
+                        bool fresh = ahead is null;
+                        var batch = ahead ?? await Generator.SampleAsync(step, k);
+                        ahead = null;
                         var sampled = clock.Elapsed;
-                        metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
-                        metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
+                        if (fresh)
+                        {
+                            metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
+                            metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
+                        }
                         var feedback = await Discriminator.TrainAsync(step, batch);
                         var trained = clock.Elapsed;
                         metrics.WorkerCallTook("discriminator", "train", (trained - sampled).TotalSeconds);
@@ -289,8 +298,25 @@ public sealed class CoordinatorGrain(
                         diverged = statistics.Divergence(spec.Training.MaxLoss);
                         if (diverged is null)
                         {
-                            var generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
-                            metrics.WorkerCallTook("generator", "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
+                            // G samples the next step's batch in the same call, except where something other than
+                            // a training step comes next (an evaluation, checkpoint, PBT round or a request).
+                            long next = step + 1;
+                            bool sampleAhead = next < total && next % spec.Evaluation.Every != 0 && next % spec.Checkpoint.Every != 0
+                                && !(state.State.PbtInterval > 0 && next % state.State.PbtInterval == 0)
+                                && !pauseRequested && !cancelRequested && !suspendRequested;
+                            GeneratorStepResult generatorStep;
+                            if (sampleAhead)
+                            {
+                                var both = await Generator.ApplyGradientAndSampleAsync(step, feedback.GeneratorGradient, k);
+                                generatorStep = both.Step;
+                                ahead = both.Next;
+                                metrics.Exchanged("samples", GanMetrics.BytesOf(both.Next));
+                            }
+                            else
+                            {
+                                generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
+                            }
+                            metrics.WorkerCallTook("generator", sampleAhead ? "apply_gradient_and_sample" : "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
                             taken = [statistics with { GradNormG = generatorStep.GradNorm }];
                         }
                     }
@@ -326,6 +352,7 @@ public sealed class CoordinatorGrain(
                 }
                 catch (WorkerNotReadyException e)
                 {
+                    ahead = null;
                     // A worker activation that lost its network (collected, or re-activated on another silo).
                     Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
                     long failedAt = step;
@@ -345,6 +372,7 @@ public sealed class CoordinatorGrain(
                 }
                 catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
                 {
+                    ahead = null;
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
                     // reproduces the same trajectory; a failure that keeps coming back fails the member.
                     Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);

@@ -23,14 +23,30 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
     public async ValueTask<GeneratorBatch> SampleAsync(long step, int discriminatorSteps)
     {
         var model = Ready(step);
+        return await Compute.RunAsync(() => SampleOn(model, discriminatorSteps));
+    }
+
+    private static GeneratorBatch SampleOn(GeneratorModel model, int discriminatorSteps)
+    {
+        using var batch = model.Sample(discriminatorSteps);
+        return new GeneratorBatch(TensorMessages.ToMessage(batch.ForDiscriminator), TensorMessages.ToMessage(batch.ForGenerator))
+        {
+            DiscriminatorLabels = batch.DiscriminatorLabels is null ? null : TensorMessages.ToMessage(batch.DiscriminatorLabels),
+            GeneratorLabels = batch.GeneratorLabels is null ? null : TensorMessages.ToMessage(batch.GeneratorLabels),
+        };
+    }
+
+    public async ValueTask<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps)
+    {
+        var model = Ready(step);
+        if (!model.HasPendingBatch) throw new WorkerNotReadyException($"the generator of {MemberId} has no sampled batch at step {step}");
         return await Compute.RunAsync(() =>
         {
-            using var batch = model.Sample(discriminatorSteps);
-            return new GeneratorBatch(TensorMessages.ToMessage(batch.ForDiscriminator), TensorMessages.ToMessage(batch.ForGenerator))
-            {
-                DiscriminatorLabels = batch.DiscriminatorLabels is null ? null : TensorMessages.ToMessage(batch.DiscriminatorLabels),
-                GeneratorLabels = batch.GeneratorLabels is null ? null : TensorMessages.ToMessage(batch.GeneratorLabels),
-            };
+            double norm;
+            using (var grad = TensorMessages.ToTensor(gradient, Device))
+                norm = model.ApplyGradient(grad);
+            var result = new GeneratorStepResult(model.Step, norm);
+            return new GeneratorStepAndBatch(result, SampleOn(model, discriminatorSteps));
         });
     }
 

@@ -56,10 +56,10 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         });
         if (setup.ResumeFrom is not null && StepOf(model) != setup.ResumeFrom.Step)
         {
-            model.Dispose();
+            await DisposeOnComputeAsync(model);
             throw new InvalidDataException($"{Role} checkpoint {setup.ResumeFrom.Path} holds step {StepOf(model)}, its manifest says {setup.ResumeFrom.Step}");
         }
-        Model?.Dispose();
+        await DisposeOnComputeAsync(Model);
         Model = model;
         Device = device;
         // Where each worker lives, for operators (and the cluster tests) after a silo failure moves it.
@@ -99,18 +99,34 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         return weights;
     }
 
-    public ValueTask ReleaseAsync()
+    public async ValueTask ReleaseAsync()
     {
-        Model?.Dispose();
+        var model = Model;
         Model = null;
+        await DisposeOnComputeAsync(model);
         DeactivateOnIdle();
-        return ValueTask.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        Model?.Dispose();
+        var model = Model;
         Model = null;
-        return base.OnDeactivateAsync(reason, cancellationToken);
+        await DisposeOnComputeAsync(model);
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    // Freed where it was made: torch work stays on the compute threads, and their tensor accounting stays exact
+    // (TorchSharp counts live tensors per thread; the memory benchmark reads those counts).
+    private async Task DisposeOnComputeAsync(TModel? model)
+    {
+        if (model is null) return;
+        try
+        {
+            await Compute.RunAsync(model.Dispose);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+        {
+            model.Dispose(); // the silo is stopping and its compute threads are gone
+        }
     }
 }

@@ -35,6 +35,9 @@ public sealed partial class GeneratorModel : IDisposable
     private readonly Device device;
     private readonly int classCount;
     private Tensor? pendingFake;
+    // The noise RNG's state before the pending batch was drawn: a batch not yet consumed by ApplyGradient does not
+    // count as drawn, so sampling again or saving rewinds to here (a worker may sample the next step ahead of time).
+    private Tensor? noiseStateBeforePending;
 
     public GeneratorModel(GanSpec spec, IRealData data, Device device)
     {
@@ -54,6 +57,9 @@ public sealed partial class GeneratorModel : IDisposable
 
     public bool HasPendingBatch => pendingFake is not null;
 
+    /// <summary>For tests and the FLOP count of the benchmark.</summary>
+    internal GeneratorNetwork Network => network;
+
     public bool IsConditional => classCount > 0;
 
     private Tensor Noise(int count, Generator rng) => spec.Model.Noise == "uniform"
@@ -72,6 +78,8 @@ public sealed partial class GeneratorModel : IDisposable
         int batch = spec.Training.BatchSize;
         pendingFake?.Dispose();
         pendingFake = null;
+        if (noiseStateBeforePending is null) noiseStateBeforePending = noiseRng.get_state().DetachFromDisposeScope();
+        else noiseRng.set_state(noiseStateBeforePending);
         using var scope = NewDisposeScope();
         Tensor forD;
         var noiseD = Noise(discriminatorSteps * batch, noiseRng);
@@ -106,7 +114,14 @@ public sealed partial class GeneratorModel : IDisposable
         {
             fake.Dispose();
             pendingFake = null;
+            DropRewindState();
         }
+    }
+
+    private void DropRewindState()
+    {
+        noiseStateBeforePending?.Dispose();
+        noiseStateBeforePending = null;
     }
 
     /// <summary>Evaluation samples; conditional models cycle through the classes (sample i has class i mod K).</summary>
@@ -119,9 +134,20 @@ public sealed partial class GeneratorModel : IDisposable
         return (samples.MoveToOuterDisposeScope(), labels?.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Writes the exact state; a batch sampled ahead and not yet applied is not part of it (its draw is undone).</summary>
     public void Save(BinaryWriter writer)
     {
-        NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+        if (noiseStateBeforePending is null)
+        {
+            NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng);
+        }
+        else
+        {
+            using var current = noiseRng.get_state();
+            noiseRng.set_state(noiseStateBeforePending);
+            try { NetworkState.Write(writer, "generator", Step, network, optimizer, noiseRng, evaluationRng); }
+            finally { noiseRng.set_state(current); }
+        }
         shadow?.Save(writer);
     }
 
@@ -129,6 +155,7 @@ public sealed partial class GeneratorModel : IDisposable
     {
         pendingFake?.Dispose();
         pendingFake = null;
+        DropRewindState();
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
         shadow?.Load(reader);
         NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
@@ -143,6 +170,7 @@ public sealed partial class GeneratorModel : IDisposable
     {
         pendingFake?.Dispose();
         shadow?.Dispose();
+        DropRewindState();
         optimizer.Dispose();
         network.Dispose();
         noiseRng.Dispose();

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime;
+using System.Runtime.InteropServices;
+using GanCluster.Contracts.Specs;
+using GanCluster.Grains.Specs;
+using static TorchSharp.torch;
+
+namespace GanCluster.Client.Cli.Bench;
+
+/// <summary>
+/// <c>bench --suite all|NAME[,NAME...] [--quick]</c>: the performance suite of the performance issue. Every figure
+/// that is compared with another is measured side by side in one run, alternating A and B in rounds, and reported
+/// as the median of the per-round ratios (robust to a machine whose load changes during the run).
+/// </summary>
+public static class BenchSuite
+{
+    public static readonly string[] Names = ["gan", "pytorch", "roofline", "members", "transfer", "memory"];
+
+    public static async Task<int> ExecuteAsync(CommandLine line)
+    {
+        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--out");
+        if (line.Arguments.Count != 0) throw new UsageException("bench --suite takes no SPEC (use --spec FILE to change the GAN)");
+        string suite = line.Option("--suite")!;
+        var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var name in chosen)
+            if (!Names.Contains(name) && name is not ("plain" or "member")) throw new UsageException($"--suite: unknown benchmark '{name}' (all, {string.Join(", ", Names)})");
+        bool quick = line.Option("--quick") is not null;
+        string root = RepositoryRoot();
+        var settings = new BenchSettings
+        {
+            Quick = quick,
+            Root = root,
+            Spec = LoadRing(line.Option("--spec") ?? Path.Combine(root, "examples", "ring8.json")),
+            DcganSpecPath = line.Option("--dcgan") ?? Path.Combine(root, "examples", "digits-dcgan.json"),
+            Python = line.Option("--python") ?? "/usr/bin/python3",
+            PythonScript = Path.Combine(root, "benchmarks", "pytorch_gan.py"),
+            SiloDll = line.Option("--silo-dll") ?? FindSiloDll(root),
+            Rounds = line.Option("--rounds") is { } r ? PositiveInt(r, "--rounds") : quick ? 3 : 7,
+            Window = line.Option("--steps") is { } s ? PositiveInt(s, "--steps") : quick ? 500 : 2000,
+            Warmup = quick ? 200 : 400,
+            OutDirectory = line.Option("--out"),
+        };
+        PrintHeader(settings, chosen);
+        var results = new BenchResults();
+        var clock = Stopwatch.StartNew();
+        foreach (var name in chosen)
+        {
+            Console.WriteLine();
+            var started = clock.Elapsed;
+            switch (name)
+            {
+                case "plain": await PlainOnly.RunAsync(settings); break;
+                case "member": await PlainOnly.RunMemberAsync(settings); break;
+                case "gan": await GanThroughput.RunAsync(settings, results); break;
+                case "pytorch": await PyTorchComparison.RunAsync(settings, results); break;
+                case "roofline": await Roofline.RunAsync(settings, results); break;
+                case "members": await ManyMembers.RunAsync(settings, results); break;
+                case "transfer": await StateTransfer.RunAsync(settings, results); break;
+                case "memory": await MemoryGrowth.RunAsync(settings, results); break;
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ({name}: {(clock.Elapsed - started).TotalSeconds:F0} s)"));
+        }
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"suite finished in {clock.Elapsed.TotalMinutes:F1} min"));
+        return ExitCodes.Ok;
+    }
+
+    private static GanSpec LoadRing(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--spec: no file '{path}'");
+        return SpecLoader.LoadFile(path);
+    }
+
+    private static void PrintHeader(BenchSettings s, IReadOnlyList<string> chosen)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"GanCluster benchmark suite: {string.Join(", ", chosen)}{(s.Quick ? " (quick)" : "")}");
+        Console.WriteLine(string.Create(c, $"machine: {CpuModel()}, {Environment.ProcessorCount} cores, {MemoryGiB():F0} GiB, {RuntimeInformation.OSDescription}, load average {LoadAverage()}"));
+        Console.WriteLine($"versions: .NET {Environment.Version}, TorchSharp {PackageVersion(typeof(TorchSharp.torch))}, libtorch {LibTorchVersion()}, Orleans {PackageVersion(typeof(Orleans.IGrain))}");
+        Console.WriteLine($"threads: compute threads of one intra-op thread (torch.set_num_threads(1)) everywhere; GC {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode)}; "
+            + $"DOTNET_gcServer={Env("DOTNET_gcServer")}, OMP_NUM_THREADS={Env("OMP_NUM_THREADS")}, MKL_NUM_THREADS={Env("MKL_NUM_THREADS")}");
+        var spec = s.Spec;
+        Console.WriteLine(string.Create(c, $"GAN: {spec.Name}: G {spec.Model.NoiseDim}→{spec.Model.Generator.Width}×{spec.Model.Generator.Depth}→2, D 2→{spec.Model.Discriminator.Width}×{spec.Model.Discriminator.Depth}→1, batch {spec.Training.BatchSize}, {spec.Optimizer.Kind}, k={spec.Training.DStepsPerGStep}"));
+        Console.WriteLine(string.Create(c, $"method: {s.Rounds} rounds alternating A/B, windows of {s.Window} steps after {s.Warmup} warm-up steps; ratios are medians of per-round ratios"));
+    }
+
+    private static string PackageVersion(Type type)
+    {
+        var attribute = (System.Reflection.AssemblyInformationalVersionAttribute?)Attribute.GetCustomAttribute(type.Assembly, typeof(System.Reflection.AssemblyInformationalVersionAttribute));
+        string version = attribute?.InformationalVersion ?? type.Assembly.GetName().Version?.ToString() ?? "?";
+        int end = version.IndexOfAny(['+', ' ']);
+        return end < 0 ? version : version[..end].TrimEnd('.');
+    }
+
+    private static string Env(string name) => Environment.GetEnvironmentVariable(name) ?? "unset";
+
+    private static string CpuModel()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+            string model = line?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+            var flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+            return model + (flags.Contains(" avx512f", StringComparison.Ordinal) ? " (AVX-512)" : flags.Contains(" avx2", StringComparison.Ordinal) ? " (AVX2)" : "");
+        }
+        catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
+    }
+
+    private static double MemoryGiB() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024);
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "?"; }
+    }
+
+    private static string LibTorchVersion()
+    {
+        // The native package's version is the folder name of its NuGet package; the build copies no version file.
+        var dir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location)!;
+        var deps = Directory.GetFiles(dir, "*.deps.json").FirstOrDefault();
+        if (deps is null) return "?";
+        var text = File.ReadAllText(deps);
+        int at = text.IndexOf("\"libtorch-cpu-linux-x64/", StringComparison.Ordinal);
+        return at < 0 ? "?" : text[(at + 24)..text.IndexOf('"', at + 24)];
+    }
+
+    private static string RepositoryRoot()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) return dir.FullName;
+        }
+        throw new UsageException("bench --suite runs from the repository (it needs examples/ and benchmarks/): no GanCluster.sln above the working directory");
+    }
+
+    private static string FindSiloDll(string root)
+    {
+        foreach (var config in new[] { "Release", "Debug" })
+        {
+            string path = Path.Combine(root, "Silo", "bin", config, "net10.0", "linux-x64", "GanCluster.Silo.dll");
+            if (File.Exists(path)) return path;
+            path = Path.Combine(root, "Silo", "bin", config, "net10.0", "GanCluster.Silo.dll");
+            if (File.Exists(path)) return path;
+        }
+        return "";
+    }
+
+    private static int PositiveInt(string text, string option) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
+            ? v : throw new UsageException($"{option}: expected a positive whole number, got '{text}'");
+}
+
+public sealed class BenchSettings
+{
+    public required bool Quick { get; init; }
+    public required string Root { get; init; }
+    public required GanSpec Spec { get; init; }
+    public required string DcganSpecPath { get; init; }
+    public required string Python { get; init; }
+    public required string PythonScript { get; init; }
+    public required string SiloDll { get; init; }
+    public required int Rounds { get; init; }
+    public required int Window { get; init; }
+    public required int Warmup { get; init; }
+    /// <summary>Where pictures go (the members' scaling curve); none without --out.</summary>
+    public string? OutDirectory { get; init; }
+}
+
+/// <summary>Figures one benchmark passes to a later one (the roofline uses the plain loop's rate).</summary>
+public sealed class BenchResults
+{
+    public double? PlainStepsPerSecond { get; set; }
+    public double? PlainStepsPerCpuSecond { get; set; }
+    public double? PyTorchStepsPerCpuSecond { get; set; }
+}
+
+internal static class Stats
+{
+    public static double Median(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        if (v.Length == 0) return double.NaN;
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+    public static string Range(IReadOnlyCollection<double> values, string format = "F1") =>
+        values.Count == 0 ? "-" : string.Create(CultureInfo.InvariantCulture, $"{Median(values).ToString(format, CultureInfo.InvariantCulture)} (range {values.Min().ToString(format, CultureInfo.InvariantCulture)}–{values.Max().ToString(format, CultureInfo.InvariantCulture)})");
+}
