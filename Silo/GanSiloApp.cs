@@ -1,5 +1,6 @@
 using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Telemetry;
+using GanCluster.Silo.Hosting;
 using OpenTelemetry.Metrics;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -25,7 +26,8 @@ public static class GanSiloApp
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
             builder.WebHost.UseUrls(DefaultUrl);
         builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
-        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
+        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration)
+            .UseGanKubernetesHosting(builder.Configuration));
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()
@@ -48,10 +50,15 @@ public static class GanSiloApp
             .MinimumLevel.Override("Microsoft.AspNetCore", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        if (string.Equals(configuration["Gan:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
-            logger.WriteTo.Console(new CompactJsonFormatter());
-        else
-            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        // Every line passes through RedactingSink: no password or connection-string secret reaches the log.
+        var secrets = SecretRedaction.SecretsIn(configuration);
+        logger.WriteTo.Sink(Serilog.Configuration.LoggerSinkConfiguration.Wrap(sink => new Logging.RedactingSink(sink, secrets), console =>
+        {
+            if (string.Equals(configuration["Gan:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
+                console.Console(new CompactJsonFormatter());
+            else
+                console.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        }));
         return logger;
     }
 }

@@ -65,6 +65,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             client.UseStaticClustering(endpoint);
             // A client joins only a cluster with its cluster and service ids (Gan:ClusterId, Gan:ServiceId).
             client.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
+            if (configuration is not null) client.UseGanTls(configuration);
         });
         var host = builder.Build();
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -76,7 +77,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or SiloUnavailableException or OrleansException or SocketException)
         {
             host.Dispose();
-            throw new ClusterUnreachableException($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}", e);
+            throw new ClusterUnreachableException(SecretRedaction.Redact($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}"), e);
         }
         return new ClusterConnection(host, $"cluster at {gateway}");
     }

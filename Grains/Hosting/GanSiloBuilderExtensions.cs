@@ -42,6 +42,7 @@ public static class GanSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
     {
+        silo.UseGanTls(configuration);
         string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
