@@ -19,7 +19,7 @@ public static partial class SecretRedaction
     public static readonly string[] ConnectionKeys = ["Gan:Cluster:Redis"];
 
     // key=value or key: value where the key names a password or secret (connection strings, option dumps).
-    [GeneratedRegex(@"(?i)(\b\w*(?:password|passwd|pwd|secret|apikey)\w*)(\s*[=:]\s*)(""?)([^,;\s""&]+)")]
+    [GeneratedRegex(@"(?i)(\b\w*(?:password|passwd|pwd|secret|apikey)\w*)(""?\s*[=:]\s*)(""?)([^,;\s""'&]+)")]
     private static partial Regex KeyValue();
 
     // The user-info of a URI: scheme://user:password@host.
