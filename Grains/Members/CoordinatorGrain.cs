@@ -9,6 +9,7 @@ using GanCluster.Grains.Gan.Evaluation;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 
@@ -127,6 +128,7 @@ public sealed class CoordinatorGrain(
             return Status();
         }
         FileCheckpointStore.SafeName(MemberId);
+        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         state.State = new CoordinatorState
         {
             MemberId = MemberId,

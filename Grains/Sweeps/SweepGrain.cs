@@ -4,6 +4,7 @@ using GanCluster.Contracts.Sweeps;
 using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 
@@ -115,6 +116,7 @@ public sealed class SweepGrain(
                 throw new InvalidOperationException($"sweep {SweepId} already exists with a different spec; choose another sweep id");
             return Status();
         }
+        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         FileCheckpointStore.SafeName(SweepId);
         var plans = SweepPlanner.Plan(SweepId, spec);
         state.State = new SweepGrainState
