@@ -33,11 +33,16 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
     /// folder and returns more overrides; <see cref="Expected"/>: the message fragment that names the problem;
     /// <see cref="ClusterRefuses"/>: only the cluster can tell (validate accepts it, run is refused by the silo).
     /// </summary>
-    public sealed record Row(string Base, string[] Set, string Expected, Func<string, string[]>? Files = null, bool ClusterRefuses = false);
+    public sealed record Row(string Base, string[] Set, string Expected, Func<string, string[]>? Files = null, bool ClusterRefuses = false, string[]? Args = null)
+    {
+        /// <summary>validate judges the spec alone: it accepts rows that only the cluster or run's options can refuse.</summary>
+        public bool ValidateAccepts => ClusterRefuses || Args is not null;
+    }
 
     private static Row R(string expected, params string[] set) => new("ring8", set, expected);
     private static Row Text(string text, string expected) => new(text, [], expected);
     private static Row Search(string expected, params string[] set) => new("ring8-random", set, expected);
+    private static Row Option(string expected, params string[] args) => new("ring8", [], expected, Args: args);
     private static Row IdxRow(string expected, Func<string, string[]> files) => new("ring8", ["data.kind=idx", "model.architecture=dcgan"], expected, files);
 
     public static readonly Dictionary<string, Row> Rows = new()
@@ -159,6 +164,11 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["file: counts disagree"] = IdxRow("holds 3 labels but data.images holds 4 images", dir => [$"data.images={Images(dir, 4)}", $"data.labels={Labels(dir, 3)}"]),
         ["file: images not 28×28"] = IdxRow("holds 32×32 images; the image networks (dcgan, lapgan) need 28×28", dir => [$"data.images={Images(dir, 4, size: 32)}", $"data.labels={Labels(dir, 4)}"]),
         ["file: a folder, not a file"] = IdxRow("data.images: file '", dir => [$"data.images={dir}", $"data.labels={Labels(dir, 4)}"]),
+        // ---- run's options ----
+        ["option: member id with a path"] = Option("'../evil' is not a valid member or part name", "--member", "../evil"),
+        ["option: member id with a space"] = Option("'two words' is not a valid member or part name", "--member", "two words"),
+        ["option: gateway without a port"] = Option("--cluster: expected HOST:PORT of a silo gateway", "--cluster", "localhost"),
+        ["option: gateway port out of range"] = Option("--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000), got '127.0.0.1:70000'", "--cluster", "127.0.0.1:70000"),
         // ---- the cluster ----
         ["device: cuda on a silo without one"] = new("ring8", ["device=cuda"], "device: 'cuda' requested but this silo has no CUDA device", ClusterRefuses: true),
         ["device: cuda:3 on a silo without one"] = new("ring8", ["device=cuda:3"], "device: 'cuda:3' requested but this silo has no CUDA device", ClusterRefuses: true),
@@ -188,18 +198,20 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
 
         // validate: refused (code 2) with the problem named, unless only the cluster can tell.
         var (code, error) = await ClientAsync(["validate", spec, .. overrides]);
-        if (row.ClusterRefuses) Assert.True(code == 0, $"validate: {error}");
+        if (row.ValidateAccepts) Assert.True(code == 0, $"validate: {error}");
         else Assert.True(code == 2 && error.Contains(row.Expected, StringComparison.Ordinal), $"validate exited {code}, expected 2 with '{row.Expected}':\n{error}");
 
         // run against the running cluster: refused the same way, no output folder unless the cluster was asked.
         string outDir = Path.Combine(dir.Path, "out");
-        (code, error) = await ClientAsync(["run", spec, .. overrides, "--cluster", cluster.Gateway, "--member", member, "--out", outDir]);
+        var options = new Dictionary<string, string> { ["--cluster"] = cluster.Gateway, ["--member"] = member, ["--out"] = outDir };
+        for (int i = 0; i + 1 < (row.Args?.Length ?? 0); i += 2) options[row.Args![i]] = row.Args[i + 1];
+        (code, error) = await ClientAsync(["run", spec, .. overrides, .. options.SelectMany(o => new[] { o.Key, o.Value })]);
         Assert.True(code == 2 && error.Contains(row.Expected, StringComparison.Ordinal), $"run exited {code}, expected 2 with '{row.Expected}':\n{error}");
-        if (!row.ClusterRefuses) Assert.False(Directory.Exists(outDir), "a refused spec leaves no output folder");
+        Assert.False(Directory.Exists(outDir), "a refused run leaves no output folder");
 
         // Straight to the grains (another client, skipping the client's checks): a spec that is well-formed JSON of the
         // right types must still be refused by the coordinator before it creates anything.
-        if (Typed(row, set) is { } typed && row.Files is null)
+        if (Typed(row, set) is { } typed && row.Files is null && row.Args is null)
         {
             string direct = member + "-direct";
             var e = await Assert.ThrowsAnyAsync<ArgumentException>(async () =>
@@ -238,7 +250,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
 
     // ---- corrupt checkpoints ----
 
-    public static TheoryData<string> CheckpointDamage => new() { "flipped bytes", "truncated", "deleted" };
+    public static TheoryData<string> CheckpointDamage => new() { "flipped bytes", "truncated", "deleted", "manifest not JSON", "manifest deleted" };
 
     [Theory]
     [MemberData(nameof(CheckpointDamage))]
@@ -275,14 +287,22 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
                 File.WriteAllBytes(file, File.ReadAllBytes(file)[..^16]);
                 expected = "(torn write?)";
                 break;
-            default:
+            case "deleted":
                 File.Delete(file);
                 expected = "is missing";
+                break;
+            case "manifest not JSON":
+                File.WriteAllText(Path.Combine(Path.GetDirectoryName(file)!, "manifest.json"), "{ \"memberId\": ");
+                expected = "its manifest is missing or unreadable";
+                break;
+            default:
+                File.Delete(Path.Combine(Path.GetDirectoryName(file)!, "manifest.json"));
+                expected = "its manifest is missing or unreadable";
                 break;
         }
 
         await coordinator.ResumeAsync();
-        string line = $"Member {member}: checkpoint at step {newest.Step} is unusable (checkpoint file {file}";
+        string line = $"Member {member}: checkpoint at step {newest.Step} is unusable (" + (damage.StartsWith("manifest", StringComparison.Ordinal) ? "" : $"checkpoint file {file}");
         var log = await Eventually.WaitAsync(() => Task.FromResult(cluster.Log()), l => l.Contains(line, StringComparison.Ordinal), TimeSpan.FromSeconds(60), $"the log line '{line}'");
         Assert.Contains(expected, log.Split('\n').First(l => l.Contains(line, StringComparison.Ordinal)));
         // It carries on from the previous checkpoint and trains past the damaged one.
