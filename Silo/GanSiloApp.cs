@@ -26,8 +26,9 @@ public static class GanSiloApp
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
             builder.WebHost.UseUrls(DefaultUrl);
         builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
-        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration)
-            .UseGanKubernetesHosting(builder.Configuration));
+        builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
+        // Gan:Cluster:Kubernetes=true: Orleans' Kubernetes hosting (after the clustering, whose endpoints it adjusts).
+        builder.UseOrleans(silo => silo.UseGanKubernetesHosting(builder.Configuration));
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()

@@ -77,7 +77,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or SiloUnavailableException or OrleansException or SocketException)
         {
             host.Dispose();
-            throw new ClusterUnreachableException(SecretRedaction.Redact($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}"), e);
+            throw new ClusterUnreachableException($"cannot reach a GanCluster gateway at {gateway} within {timeout.TotalSeconds:0} s: {e.Message}", e);
         }
         return new ClusterConnection(host, $"cluster at {gateway}");
     }

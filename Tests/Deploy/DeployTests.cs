@@ -381,9 +381,9 @@ public class DeployTests
     [InlineData("true", true)]
     public void Kubernetes_hosting_is_added_only_when_switched_on(string? value, bool expected)
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [KubernetesHosting.Key] = value });
-        builder.UseOrleans(silo => silo.UseLocalhostClustering().UseGanKubernetesHosting(builder.Configuration));
+        // The silo's own wiring (GanSiloApp.AddGanSilo), with the switch on its command line as a deployment would give it.
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder(value is null ? [] : [$"--{KubernetesHosting.Key}", value]);
+        builder.AddGanSilo();
         bool added = builder.Services.Any(d => (d.ImplementationType ?? d.ServiceType).Namespace == "Orleans.Hosting.Kubernetes");
         Assert.Equal(expected, added);
     }
