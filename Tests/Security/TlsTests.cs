@@ -4,6 +4,7 @@ using GanCluster.Client.Hosting;
 using GanCluster.Grains.Hosting;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -74,6 +75,64 @@ public sealed class TlsTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<ClusterUnreachableException>(() =>
             ClusterConnection.ConnectAsync($"127.0.0.1:{gatewayPort}", TimeSpan.FromSeconds(10), CancellationToken.None, Tls(other, Password)));
         Assert.DoesNotContain(Password, e.Message);
+    }
+
+    [Fact]
+    public async Task A_second_silo_with_the_cluster_certificate_joins_over_tls()
+    {
+        // Silo-to-silo traffic: a second silo joins the first (development clustering, the first as primary), both
+        // through AddGanCluster with the same Gan:Tls settings; the cluster then lists two active silos.
+        int siloPort = FreePort(), gateway = FreePort();
+        var primary = new IPEndPoint(IPAddress.Loopback, int.Parse(silo.Services.GetRequiredService<IConfiguration>()["Gan:SiloPort"]!, System.Globalization.CultureInfo.InvariantCulture));
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gan:DataDirectory"] = Path.Combine(dir.Path, "data2"),
+            ["Gan:Compute:Threads"] = "1",
+            ["Gan:Tls:CertificatePath"] = certificate,
+            ["Gan:Tls:CertificatePassword"] = Password,
+        });
+        builder.UseOrleans(s => s.UseLocalhostClustering(siloPort, gateway, primary, "gancluster", "gancluster").AddGanCluster(builder.Configuration));
+        using var second = builder.Build();
+        await second.StartAsync();
+        try
+        {
+            await using var client = await ClusterConnection.ConnectAsync($"127.0.0.1:{gatewayPort}", TimeSpan.FromSeconds(30), CancellationToken.None, Tls(certificate, Password));
+            var management = client.Client.GetGrain<IManagementGrain>(0);
+            var hosts = await Eventually.WaitAsync(() => management.GetHosts(onlyActive: true), h => h.Count == 2, TimeSpan.FromSeconds(60), "two active silos");
+            Assert.Contains(hosts.Keys, a => a.Endpoint.Port == siloPort);
+        }
+        finally
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await second.StopAsync(stop.Token);
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_without_tls_cannot_join_a_cluster_with_tls()
+    {
+        var primary = new IPEndPoint(IPAddress.Loopback, int.Parse(silo.Services.GetRequiredService<IConfiguration>()["Gan:SiloPort"]!, System.Globalization.CultureInfo.InvariantCulture));
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gan:DataDirectory"] = Path.Combine(dir.Path, "data3"),
+            ["Gan:Compute:Threads"] = "1",
+        });
+        builder.UseOrleans(s => s.UseLocalhostClustering(FreePort(), FreePort(), primary, "gancluster", "gancluster").AddGanCluster(builder.Configuration));
+        using var plain = builder.Build();
+        using var give = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => plain.StartAsync(give.Token));
+        }
+        finally
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await plain.StopAsync(stop.Token); } catch (Exception) { /* it never started */ }
+        }
+        await using var client = await ClusterConnection.ConnectAsync($"127.0.0.1:{gatewayPort}", TimeSpan.FromSeconds(30), CancellationToken.None, Tls(certificate, Password));
+        Assert.Single(await client.Client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true));
     }
 
     [Fact]
