@@ -27,13 +27,13 @@ public static class GanSiloApp
             builder.WebHost.UseUrls(DefaultUrl);
         builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
         builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
-        // Gan:Cluster:Kubernetes=true: Orleans' Kubernetes hosting (after the clustering, whose endpoints it adjusts).
-        builder.UseOrleans(silo => silo.UseGanKubernetesHosting(builder.Configuration));
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
         builder.Services.AddHealthChecks();
+        // Gan:Cluster:Kubernetes=true: Orleans' Kubernetes hosting (it post-configures the endpoints the clustering set).
+        builder.UseOrleans(silo => silo.UseGanKubernetesHosting(builder.Configuration));
         return builder;
     }
 
