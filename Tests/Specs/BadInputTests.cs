@@ -83,12 +83,14 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         // ---- out of range: name, seed, device ----
         ["range: name with a path"] = R("name: must be 1-64 letters", "name=../../etc"),
         ["range: empty name"] = R("name: must be 1-64 letters", "name=\"\""),
+        ["range: name of 65 characters"] = R("name: must be 1-64 letters", "name=" + new string('n', 65)),
         ["range: negative seed"] = R("seed: must be between 0 and", "seed=-1"),
         ["range: unknown device"] = R("device: must be one of auto, cpu, cuda, cuda:N, got 'tpu'", "device=tpu"),
         // ---- data ----
         ["data: unknown kind"] = R("data.kind: must be one of ring, grid, gaussian1d, digits, idx, got 'spiral'", "data.kind=spiral"),
         ["data: std 0"] = R("data.std: must be greater than 0", "data.std=0"),
         ["data: no modes"] = R("data.modes: must be between 1 and 10000, got 0", "data.modes=0"),
+        ["data: too many modes"] = R("data.modes: must be between 1 and 10000, got 10001", "data.modes=10001"),
         ["data: negative radius"] = R("data.radius: must be greater than 0", "data.radius=-1"),
         ["data: grid size 0"] = R("data.size: must be between 1 and 100, got 0", "data.kind=grid", "data.size=0"),
         ["data: grid spacing 0"] = R("data.spacing: must be greater than 0", "data.kind=grid", "data.spacing=0"),
@@ -124,6 +126,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["training: batch × k too large"] = R("training: batchSize × dStepsPerGStep must be at most 1048576", "training.batchSize=65536", "training.dStepsPerGStep=100"),
         // ---- evaluation ----
         ["evaluation: every 0"] = R("evaluation.every: must be between 1 and 1000000000, got 0", "evaluation.every=0"),
+        ["evaluation: 0 samples per mode"] = R("evaluation.minSamplesPerMode: must be between 1 and 1000000, got 0", "evaluation.minSamplesPerMode=0"),
         ["evaluation: no samples"] = R("evaluation.samples: must be between 1 and 1000000, got 0", "evaluation.samples=0"),
         ["evaluation: more per mode than samples"] = R("evaluation.minSamplesPerMode: must not exceed evaluation.samples (10), got 20", "evaluation.samples=10", "evaluation.minSamplesPerMode=20"),
         // ---- checkpoint ----
