@@ -110,32 +110,6 @@ public sealed class TlsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_silo_without_tls_cannot_join_a_cluster_with_tls()
-    {
-        var primary = new IPEndPoint(IPAddress.Loopback, int.Parse(silo.Services.GetRequiredService<IConfiguration>()["Gan:SiloPort"]!, System.Globalization.CultureInfo.InvariantCulture));
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Gan:DataDirectory"] = Path.Combine(dir.Path, "data3"),
-            ["Gan:Compute:Threads"] = "1",
-        });
-        builder.UseOrleans(s => s.UseLocalhostClustering(FreePort(), FreePort(), primary, "gancluster", "gancluster").AddGanCluster(builder.Configuration));
-        using var plain = builder.Build();
-        using var give = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        try
-        {
-            await Assert.ThrowsAnyAsync<Exception>(() => plain.StartAsync(give.Token));
-        }
-        finally
-        {
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await plain.StopAsync(stop.Token); } catch (Exception) { /* it never started */ }
-        }
-        await using var client = await ClusterConnection.ConnectAsync($"127.0.0.1:{gatewayPort}", TimeSpan.FromSeconds(30), CancellationToken.None, Tls(certificate, Password));
-        Assert.Single(await client.Client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true));
-    }
-
-    [Fact]
     public void A_wrong_password_or_missing_file_names_the_setting_and_never_the_password()
     {
         var wrong = Assert.Throws<OptionsValidationException>(() => new GanTlsOptions { CertificatePath = certificate, CertificatePassword = "wrong-" + Password }.LoadCertificate());
