@@ -1,5 +1,6 @@
 using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Telemetry;
+using GanCluster.Silo.Hosting;
 using OpenTelemetry.Metrics;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -31,6 +32,8 @@ public static class GanSiloApp
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
         builder.Services.AddHealthChecks();
+        // Gan:Cluster:Kubernetes=true: Orleans' Kubernetes hosting (it post-configures the endpoints the clustering set).
+        builder.UseOrleans(silo => silo.UseGanKubernetesHosting(builder.Configuration));
         return builder;
     }
 
@@ -48,10 +51,15 @@ public static class GanSiloApp
             .MinimumLevel.Override("Microsoft.AspNetCore", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        if (string.Equals(configuration["Gan:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
-            logger.WriteTo.Console(new CompactJsonFormatter());
-        else
-            logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        // Every line passes through RedactingSink: no password or connection-string secret reaches the log.
+        var secrets = SecretRedaction.SecretsIn(configuration);
+        logger.WriteTo.Sink(Serilog.Configuration.LoggerSinkConfiguration.Wrap(sink => new Logging.RedactingSink(sink, secrets), console =>
+        {
+            if (string.Equals(configuration["Gan:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
+                console.Console(new CompactJsonFormatter());
+            else
+                console.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}");
+        }));
         return logger;
     }
 }

@@ -83,6 +83,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             else client.UseStaticClustering(endpoint!);
             // A client joins only a cluster with its cluster and service ids (Gan:ClusterId, Gan:ServiceId).
             client.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
+            if (configuration is not null) client.UseGanTls(configuration);
         });
         var host = builder.Build();
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

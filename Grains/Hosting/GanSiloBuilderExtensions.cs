@@ -5,6 +5,7 @@ using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
@@ -45,9 +46,11 @@ public static class GanSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
     {
+        silo.UseGanTls(configuration);
         string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
+        silo.Services.TryAddSingleton<IDeviceAvailability, LocalDeviceAvailability>();
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<GanMetrics>();
         silo.Services.AddSingleton(sp => new ImageEvaluator(sp.GetRequiredService<TorchCompute>(), dataDirectory,

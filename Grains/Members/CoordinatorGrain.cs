@@ -136,6 +136,7 @@ public sealed class CoordinatorGrain(
             return Status();
         }
         FileCheckpointStore.SafeName(MemberId);
+        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         state.State = new CoordinatorState
         {
             MemberId = MemberId,
@@ -541,6 +542,7 @@ public sealed class CoordinatorGrain(
         // The persisted state names the checkpoint it is consistent with; never resume from a newer, unrecorded one.
         long recorded = state.State.LastCheckpoint?.Step ?? -1;
         manifests.RemoveAll(m => m.Step > recorded);
+        if (recorded >= 0 && !manifests.Any(m => m.Step == recorded)) Log.CheckpointUnusable(logger, MemberId, recorded, "its manifest is missing or unreadable");
         foreach (var manifest in manifests)
         {
             try

@@ -26,8 +26,10 @@ public static class SpecLoader
         string text;
         try { text = File.ReadAllText(path); }
         catch (IOException e) { throw new SpecException([$"spec file '{path}' cannot be read: {e.Message}"]); }
-        var spec = Parse(text, overrides, path);
-        return CheckDataFiles(spec, Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var spec = CheckDataFiles(Parse(text, overrides, path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        // A sweep: every member's spec (the base plus a searched point) must be valid too, before anything starts.
+        if (spec.Search is not null) Sweeps.SweepPlanner.Plan(spec.Name, spec);
+        return spec;
     }
 
     /// <summary>
@@ -44,8 +46,14 @@ public static class SpecLoader
                 case "idx":
                     string images = Path.GetFullPath(d.Images!, baseDirectory), labels = Path.GetFullPath(d.Labels!, baseDirectory);
                     var problems = new List<string>();
-                    Check(problems, "data.images", images, () => Gan.Data.Idx.ReadImages(images));
-                    Check(problems, "data.labels", labels, () => Gan.Data.Idx.ReadLabels(labels, 10));
+                    Gan.Data.IdxArray? imageArray = null, labelArray = null;
+                    Check(problems, "data.images", images, () => imageArray = Gan.Data.Idx.ReadImages(images));
+                    Check(problems, "data.labels", labels, () => labelArray = Gan.Data.Idx.ReadLabels(labels, 10));
+                    // The image networks are 28×28, and every image needs its label: refuse here, not in a worker.
+                    if (imageArray is { Dimensions: [_, var rows, var columns] } && (rows, columns) != (28, 28))
+                        problems.Add($"data.images: '{images}' holds {rows}×{columns} images; the image networks (dcgan, lapgan) need 28×28");
+                    if (imageArray is { Dimensions: [var imageCount, ..] } && labelArray is { Dimensions: [var labelCount] } && imageCount != labelCount)
+                        problems.Add($"data.labels: '{labels}' holds {labelCount} labels but data.images holds {imageCount} images; they must agree");
                     if (problems.Count > 0) throw new SpecException(problems);
                     return spec with { Data = d with { Images = images, Labels = labels } };
                 case "digits":
@@ -76,7 +84,9 @@ public static class SpecLoader
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var documentOptions = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+            using (var document = JsonDocument.Parse(json, documentOptions)) CheckDuplicates(document.RootElement, "");
+            root = JsonNode.Parse(json, documentOptions: documentOptions);
         }
         catch (JsonException e)
         {
@@ -98,6 +108,29 @@ public static class SpecLoader
     }
 
     public static string ToJson(GanSpec spec) => JsonSerializer.Serialize(spec, Json);
+
+    /// <summary>
+    /// A field given twice (<c>{"seed": 1, "seed": 2}</c>) is refused by name: JSON leaves it undefined which one wins,
+    /// and JsonObject only notices when it is first enumerated, with a message that names no spec field.
+    /// </summary>
+    private static void CheckDuplicates(JsonElement element, string prefix)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var property in element.EnumerateObject())
+                {
+                    string path = prefix.Length == 0 ? property.Name : $"{prefix}.{property.Name}";
+                    if (!seen.Add(property.Name)) throw new SpecException([$"{path}: appears more than once"]);
+                    CheckDuplicates(property.Value, path);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray()) CheckDuplicates(item, prefix);
+                break;
+        }
+    }
 
     /// <summary>Applies <c>a.b.c=value</c>; the value is JSON if it parses as JSON, a string otherwise.</summary>
     public static void ApplyOverride(JsonObject root, string assignment, List<string> problems)

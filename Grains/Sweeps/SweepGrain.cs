@@ -119,6 +119,7 @@ public sealed class SweepGrain(
                 throw new InvalidOperationException($"sweep {SweepId} already exists with a different spec; choose another sweep id");
             return Status();
         }
+        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         FileCheckpointStore.SafeName(SweepId);
         var plans = SweepPlanner.Plan(SweepId, spec);
         var devices = ServiceProvider.GetRequiredService<Hosting.ClusterDevices>();
