@@ -171,7 +171,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["option: member id with a path"] = Option("'../evil' is not a valid member or part name", "--member", "../evil"),
         ["option: member id with a space"] = Option("'two words' is not a valid member or part name", "--member", "two words"),
         ["option: gateway without a port"] = Option("--cluster: expected HOST:PORT of a silo gateway", "--cluster", "localhost"),
-        ["option: gateway port out of range"] = Option("--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000), got '127.0.0.1:70000'", "--cluster", "127.0.0.1:70000"),
+        ["option: gateway port out of range"] = Option("--cluster: expected HOST:PORT of a silo gateway (for example 127.0.0.1:30000) or redis://HOST:PORT of a cluster's Redis, got '127.0.0.1:70000'", "--cluster", "127.0.0.1:70000"),
         // ---- the cluster ----
         ["device: cuda on a silo without one"] = new("ring8", ["device=cuda"], "device: 'cuda' requested but this silo has no CUDA device", ClusterRefuses: true),
         ["device: cuda:3 on a silo without one"] = new("ring8", ["device=cuda:3"], "device: 'cuda:3' requested but this silo has no CUDA device", ClusterRefuses: true),
