@@ -56,7 +56,7 @@ public sealed record SiloDevices(string Kind, int Count, long MemoryMiB, int Wor
         : $"{Count} × {Kind} of {MemoryMiB:N0} MiB, {WorkersPerDevice} workers each";
 
     /// <summary>Default of Gan:Compute:WorkersPerDevice: generous, so one machine never runs out of slots.</summary>
-    public const int DefaultWorkersPerDevice = 64;
+    public const int DefaultWorkersPerDevice = 256;
 
     /// <summary>
     /// This silo's devices from Gan:Compute: Device (cpu | cuda | cuda:N), WorkersPerDevice, CoordinationOnly and
@@ -220,9 +220,13 @@ public sealed class DevicePlacementDirector(ClusterDevices devices, IGrainFactor
                     "start a silo without Gan:Compute:CoordinationOnly");
 
             var load = await LoadAsync(hosts.Select(h => h.Silo).ToArray());
+            // An explicit placement hint (IPlacementDirector.PlacementHintKey in the request context) wins when it names
+            // a worker silo with a free slot: the benchmarks pin G and D to chosen silos that way.
+            var hinted = IPlacementDirector.GetPlacementHint(target.RequestContextData, hosts.Select(h => h.Silo).ToArray());
             var chosen = hosts
                 .Where(h => load[h.Silo] < h.Devices.WorkerCapacity)
-                .OrderBy(h => (double)load[h.Silo] / h.Devices.WorkerCapacity)
+                .OrderBy(h => h.Silo.Equals(hinted) ? 0 : 1)
+                .ThenBy(h => (double)load[h.Silo] / h.Devices.WorkerCapacity)
                 .ThenBy(h => load[h.Silo])
                 .ThenBy(h => h.Silo.ToParsableString(), StringComparer.Ordinal)
                 .Select(h => h.Silo)
@@ -232,8 +236,8 @@ public sealed class DevicePlacementDirector(ClusterDevices devices, IGrainFactor
                     $"worker {target.GrainIdentity} cannot be placed: every worker silo is at its device capacity ({Describe(known, load)}); " +
                     "add a silo, raise Gan:Compute:WorkersPerDevice, or lower the sweep's concurrency");
             pending[target.GrainIdentity] = (chosen, DateTime.UtcNow);
-            logger.LogInformation("Placing worker {Worker} on {Silo} ({Load} of {Capacity} worker slots in use)",
-                target.GrainIdentity, chosen, load[chosen], hosts.First(h => h.Silo.Equals(chosen)).Devices.WorkerCapacity);
+            logger.LogInformation("Placing worker {Worker} on {Silo} (hint {Hint}; {Load} of {Capacity} worker slots in use)",
+                target.GrainIdentity, chosen, hinted, load[chosen], hosts.First(h => h.Silo.Equals(chosen)).Devices.WorkerCapacity);
             return chosen;
         }
         finally

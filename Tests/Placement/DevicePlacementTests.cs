@@ -94,6 +94,37 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_placement_hint_naming_a_worker_silo_is_honoured_and_one_naming_a_coordination_only_silo_is_not()
+    {
+        var primary = SiloNamed("Primary");
+        var second = SiloNamed("Secondary_2");
+        var workers = new[] { fixture.Client.GetGrain<IGeneratorWorkerGrain>("placement-hint-0"), fixture.Client.GetGrain<IGeneratorWorkerGrain>("placement-hint-1") };
+        try
+        {
+            // Twice onto the same worker silo: the hint beats least-loaded-first while that silo has a free slot.
+            foreach (var w in workers)
+            {
+                RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, second);
+                try { await ActivateAsync(w); } finally { RequestContext.Clear(); }
+            }
+            var bySilo = await WorkersBySiloAsync();
+            Assert.True(bySilo[second].Count == 2, $"{second}: {bySilo[second].Count}\n{fixture.LogTail(20)}");
+
+            // The coordination-only silo hosts no workers, hint or not.
+            await ReleaseAllAsync(workers);
+            RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, primary);
+            try { await ActivateAsync(workers[0]); } finally { RequestContext.Clear(); }
+            bySilo = await WorkersBySiloAsync();
+            Assert.Empty(bySilo[primary]);
+            Assert.Equal(1, bySilo.Values.Sum(l => l.Count));
+        }
+        finally
+        {
+            await ReleaseAllAsync(workers);
+        }
+    }
+
+    [Fact]
     public async Task A_member_trains_with_its_workers_on_the_worker_silos_one_on_each()
     {
         var member = fixture.Client.GetGrain<ICoordinatorGrain>("placement-trains");
