@@ -1,5 +1,24 @@
 using GanCluster.Silo;
+using Microsoft.Extensions.Options;
 
 // The silo process: Orleans, /metrics, /health and Serilog; wiring lives in GanSiloApp.
-var app = GanSiloApp.Build(args);
-await app.RunAsync();
+try
+{
+    var app = GanSiloApp.Build(args);
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception e) when (ConfigurationError(e) is { } message)
+{
+    // A bad setting or command-line value: say which, without a stack trace, and start nothing.
+    Console.Error.WriteLine($"error: {message}");
+    return 2;
+}
+
+static string? ConfigurationError(Exception e) => e switch
+{
+    OptionsValidationException o => string.Join("; ", o.Failures),
+    ArgumentException a => a.Message,
+    AggregateException { InnerExceptions.Count: 1 } g => ConfigurationError(g.InnerException!),
+    _ => null,
+};
