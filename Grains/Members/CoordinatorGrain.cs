@@ -614,7 +614,7 @@ public sealed class CoordinatorGrain(
         var g = Generator.CheckpointAsync(step).AsTask();
         var d = Discriminator.CheckpointAsync(step).AsTask();
         await Task.WhenAll(g, d);
-        var manifest = new CheckpointManifest(MemberId, step, g.Result, d.Result, DateTimeOffset.UtcNow);
+        var manifest = new CheckpointManifest(MemberId, step, await g, await d, DateTimeOffset.UtcNow);
         await store.WriteManifestAsync(manifest);
         var s = state.State;
         s.LastCheckpoint = manifest;
@@ -626,8 +626,9 @@ public sealed class CoordinatorGrain(
         s.Error = error;
         await state.WriteStateAsync();
         await store.PruneAsync(MemberId, Spec.Checkpoint.Keep);
-        metrics.CheckpointTook(clock.Elapsed.TotalSeconds, g.Result.Bytes + d.Result.Bytes);
-        Log.MemberCheckpointed(logger, MemberId, step, g.Result.Bytes + d.Result.Bytes, clock.Elapsed.TotalSeconds);
+        long bytes = manifest.Generator.Bytes + manifest.Discriminator.Bytes;
+        metrics.CheckpointTook(clock.Elapsed.TotalSeconds, bytes);
+        Log.MemberCheckpointed(logger, MemberId, step, bytes, clock.Elapsed.TotalSeconds);
     }
 
     private async Task DivergedAsync(string reason)

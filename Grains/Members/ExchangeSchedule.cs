@@ -53,7 +53,7 @@ internal static class ExchangeSchedule
         var g = generator.TrainAgainstShadowAsync(step, count).AsTask();
         var d = discriminator.TrainAgainstShadowAsync(step, count).AsTask();
         await Task.WhenAll(g, d);
-        var (gs, ds) = (g.Result, d.Result);
+        var (gs, ds) = (await g, await d);
         int taken = Math.Min(gs.Loss.Length, ds.Loss.Length);
         var steps = new StepStatistics[taken];
         for (int i = 0; i < taken; i++)
@@ -68,8 +68,8 @@ internal static class ExchangeSchedule
             var dWeights = discriminator.ExportWeightsAsync().AsTask();
             await Task.WhenAll(gWeights, dWeights);
             await Task.WhenAll(
-                generator.ImportShadowAsync(end, new ShadowWeights(dWeights.Result)).AsTask(),
-                discriminator.ImportShadowAsync(end, new ShadowWeights(gWeights.Result)).AsTask());
+                generator.ImportShadowAsync(end, new ShadowWeights(await dWeights)).AsTask(),
+                discriminator.ImportShadowAsync(end, new ShadowWeights(await gWeights)).AsTask());
         }
         return steps;
     }

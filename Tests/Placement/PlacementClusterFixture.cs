@@ -2,9 +2,7 @@ using GanCluster.Grains.Hosting;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
-using Serilog;
 
 namespace GanCluster.Tests.Placement;
 
@@ -30,17 +28,9 @@ public sealed class PlacementClusterFixture : IAsyncLifetime
     public TestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
     public string DataDirectory => data.Path;
-    public string LogPath => Path.Combine(data.Path, "silo.log");
+    public string LogPath => TestSiloLog.PathIn(data.Path);
 
-    public string LogTail(int lines = 60)
-    {
-        try
-        {
-            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            return string.Join('\n', new StreamReader(stream).ReadToEnd().Split('\n').TakeLast(lines));
-        }
-        catch (IOException e) { return $"(no silo log: {e.Message})"; }
-    }
+    public string LogTail(int lines = 60) => TestSiloLog.Tail(data.Path, lines);
 
     /// <summary>A service of the named silo (in-process silos expose their container).</summary>
     public T SiloService<T>(string siloName) where T : notnull =>
@@ -76,15 +66,7 @@ public sealed class PlacementClusterFixture : IAsyncLifetime
                 .AddInMemoryCollection(Devices[name])
                 .Build();
             siloBuilder.AddGanCluster(configuration);
-            var path = Path.Combine(configuration["Gan:DataDirectory"]!, "silo.log");
-            var log = new Serilog.LoggerConfiguration()
-                .MinimumLevel.Information()
-                .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
-                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-                .WriteTo.File(path, shared: true, flushToDiskInterval: TimeSpan.FromMilliseconds(200),
-                    outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [" + name + "] {SourceContext}: {Message:lj}{NewLine}{Exception}")
-                .CreateLogger();
-            siloBuilder.Services.AddLogging(l => l.AddSerilog(log, dispose: true));
+            TestSiloLog.AddTo(siloBuilder, configuration["Gan:DataDirectory"]!, name);
         }
     }
 }

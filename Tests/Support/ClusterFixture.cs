@@ -1,9 +1,6 @@
 using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
-using Serilog;
 
 namespace GanCluster.Tests.Support;
 
@@ -17,19 +14,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     public IClusterClient Client => Cluster.Client;
 
     /// <summary>The silo's log (Information and up), for the message of a failing test.</summary>
-    public string LogPath => Path.Combine(data.Path, "silo.log");
+    public string LogPath => TestSiloLog.PathIn(data.Path);
 
     /// <summary>The last lines of the silo's log.</summary>
-    public string LogTail(int lines = 60)
-    {
-        try
-        {
-            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var all = new StreamReader(stream).ReadToEnd().Split('\n');
-            return string.Join('\n', all.TakeLast(lines));
-        }
-        catch (IOException e) { return $"(no silo log: {e.Message})"; }
-    }
+    public string LogTail(int lines = 60) => TestSiloLog.Tail(data.Path, lines);
 
     public async Task InitializeAsync()
     {
@@ -56,15 +44,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.AddGanCluster(siloBuilder.Configuration);
-            var path = Path.Combine(siloBuilder.Configuration["Gan:DataDirectory"]!, "silo.log");
-            var log = new Serilog.LoggerConfiguration()
-                .MinimumLevel.Information()
-                .MinimumLevel.Override("Orleans", Serilog.Events.LogEventLevel.Warning)
-                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-                .WriteTo.File(path, shared: true, flushToDiskInterval: TimeSpan.FromMilliseconds(200),
-                    outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}")
-                .CreateLogger();
-            siloBuilder.Services.AddLogging(l => l.AddSerilog(log, dispose: true));
+            TestSiloLog.AddTo(siloBuilder, siloBuilder.Configuration["Gan:DataDirectory"]!);
         }
     }
 }

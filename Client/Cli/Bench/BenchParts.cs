@@ -12,7 +12,7 @@ using Orleans.Runtime.Placement;
 namespace GanCluster.Client.Cli.Bench;
 
 /// <summary>The plain loop kept alive on one dedicated compute thread (one intra-op thread), timed in windows.</summary>
-internal sealed class PlainRunner : IDisposable
+internal sealed class PlainRunner : IAsyncDisposable
 {
     private readonly TorchCompute thread = new(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1 }));
     private ReferenceLoop? loop;
@@ -42,9 +42,10 @@ internal sealed class PlainRunner : IDisposable
         return ((GC.GetAllocatedBytesForCurrentThread() - bytes) / (double)steps, (GC.CollectionCount(0) - gen0) * 1000.0 / steps);
     });
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        thread.RunAsync(() => loop?.Dispose()).Wait();
+        // The loop's tensors belong to the compute thread: free them there, then stop it.
+        await thread.RunAsync(() => loop?.Dispose());
         thread.Dispose();
     }
 }

@@ -16,7 +16,7 @@ internal static partial class PlainOnly
 {
     public static async Task RunAsync(BenchSettings s)
     {
-        using var plain = new PlainRunner();
+        await using var plain = new PlainRunner();
         await plain.StartAsync(s.Spec, s.Warmup);
         for (int r = 0; r < s.Rounds; r++)
         {
@@ -74,7 +74,7 @@ internal static class GanThroughput
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine("1. one GAN: plain TorchSharp loop vs the cluster's alternating mode (one embedded silo; two silo processes on loopback, G on one and D on the other)");
         Console.WriteLine("   CPU time: the plain loop's thread; for the cluster every thread of this process (one silo) or of both silo processes");
-        using var plain = new PlainRunner();
+        await using var plain = new PlainRunner();
         await plain.StartAsync(s.Spec, s.Warmup);
         await using var one = await EmbeddedSilo.StartAsync(computeThreads: 1);
         TwoSilos? two = null;
@@ -134,7 +134,7 @@ internal static class PyTorchComparison
         using (torch)
         {
             Console.WriteLine($"  PyTorch: {torch.Versions()}; OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset");
-            using var plain = new PlainRunner();
+            await using var plain = new PlainRunner();
             await plain.StartAsync(s.Spec, s.Warmup);
             torch.Run(s.Warmup);
             var comparison = new Comparison("PyTorch", "plain TorchSharp loop");
@@ -174,7 +174,7 @@ internal static class Roofline
     {
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine("3. roofline: FLOP rate of the plain loop against the single-thread float32 matmul peak (TorchSharp torch.mm), both per CPU-second of the thread");
-        using var plain = new PlainRunner();
+        await using var plain = new PlainRunner();
         await plain.StartAsync(s.Spec, s.Warmup);
         double flops = await plain.OnThreadAsync(StepFlops.PerStep);
         int n = s.Quick ? 1024 : 2048;
