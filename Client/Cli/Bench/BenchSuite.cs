@@ -15,7 +15,7 @@ namespace GanCluster.Client.Cli.Bench;
 /// </summary>
 public static class BenchSuite
 {
-    public static readonly string[] Names = ["gan", "pytorch", "roofline", "members", "transfer", "memory"];
+    public static readonly string[] Names = ["gan", "pytorch", "roofline", "members", "transfer", "memory", "packed"];
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
@@ -58,6 +58,7 @@ public static class BenchSuite
                 case "members": await ManyMembers.RunAsync(settings, results); break;
                 case "transfer": await StateTransfer.RunAsync(settings, results); break;
                 case "memory": await MemoryGrowth.RunAsync(settings, results); break;
+                case "packed": await PackedMembers.RunAsync(settings, results); break;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ({name}: {(clock.Elapsed - started).TotalSeconds:F0} s)"));
         }
