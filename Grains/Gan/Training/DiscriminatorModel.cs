@@ -13,9 +13,6 @@ public sealed record DiscriminatorStep(Tensor GeneratorGradient, double DLoss, d
 /// <summary>D with its optimizer, the real data and their random streams: plain TorchSharp, no Orleans.</summary>
 public sealed partial class DiscriminatorModel : IDisposable
 {
-    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
-    private const double GradNormOnly = 1e30;
-
     private readonly GanSpec spec;
     private readonly DiscriminatorNetwork network;
     private readonly optim.Optimizer optimizer;
@@ -74,7 +71,7 @@ public sealed partial class DiscriminatorModel : IDisposable
             var labels = discriminatorLabels?.narrow(0, i * batch, batch);
             sums += DiscriminatorStepOn(fake, labels) / steps;
         }
-        double gradNorm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
+        double gradNorm = GradientNorm.Of(network);
 
         // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
         if (!generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
@@ -88,7 +85,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         int batch = (int)fake.shape[0];
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
-        optimizer.zero_grad();
+        network.zero_grad();
         var realLogits = network.Discriminate(real, conditional ? realLabels : null).Logits;
         var fakeLogits = network.Discriminate(fake, fakeLabels).Logits;
         var dLoss = loss.Discriminator(realLogits, fakeLogits);

@@ -146,10 +146,10 @@ public sealed partial class GeneratorModel
         int batch = spec.Training.BatchSize;
         var noise = Noise(batch, noiseRng);
         var labels = Labels(batch, noiseRng);
-        optimizer.zero_grad();
+        network.zero_grad();
         var gLoss = ShadowLoss.Generator(against.Logits(network.Generate(noise, labels), labels));
         gLoss.backward();
-        double norm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
+        double norm = GradientNorm.Of(network);
         optimizer.step();
         Step++;
         return (gLoss.item<float>(), norm);
@@ -184,7 +184,7 @@ public sealed partial class DiscriminatorModel
             var (fake, labels) = against.Generate(spec.Training.BatchSize);
             sums += DiscriminatorStepOn(fake, labels) / steps;
         }
-        double gradNorm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
+        double gradNorm = GradientNorm.Of(network);
         var stats = sums.data<float>().ToArray();
         Step++;
         return (stats[0], stats[1], stats[2], gradNorm);

@@ -24,9 +24,6 @@ public sealed record GeneratedBatch(Tensor ForDiscriminator, Tensor? Discriminat
 /// </summary>
 public sealed partial class GeneratorModel : IDisposable
 {
-    // clip_grad_norm_ with a bound no gradient reaches: it reports the norm and scales by exactly 1.
-    private const double GradNormOnly = 1e30;
-
     private readonly GanSpec spec;
     private readonly GeneratorNetwork network;
     private readonly optim.Optimizer optimizer;
@@ -103,9 +100,9 @@ public sealed partial class GeneratorModel : IDisposable
         {
             if (!gradient.shape.SequenceEqual(fake.shape))
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
-            optimizer.zero_grad();
+            network.zero_grad();
             fake.backward([gradient]);
-            double norm = nn.utils.clip_grad_norm_(network.parameters(), GradNormOnly);
+            double norm = GradientNorm.Of(network);
             optimizer.step();
             Step++;
             return norm;
