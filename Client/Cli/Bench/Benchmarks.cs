@@ -397,11 +397,19 @@ internal static class MemoryGrowth
         Console.WriteLine(string.Create(c, $"    growth after warm-up (step {warm.Step} → {samples[^1].Step}): VmRSS {samples[^1].Rss - warm.Rss:+0.0;-0.0} MiB, live tensors {samples[^1].Tensors - warm.Tensors:+0;-0}"));
 
         await member.CancelAsync();
+        var idle = ProcessMemory.Sample();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
         var before = ProcessMemory.Sample();
-        bool trimmed = await compute.RunAsync(NativeMemory.Trim);
+        Console.WriteLine(string.Create(c, $"    a full compacting GC at the end gives back {idle.RssMiB - before.RssMiB:F1} MiB of VmRSS ({idle.RssMiB:F1} → {before.RssMiB:F1}; GC heap {idle.GcHeapMiB:F1} → {before.GcHeapMiB:F1}, committed {idle.GcCommittedMiB:F1} → {before.GcCommittedMiB:F1} MiB)"));
+        var (trimmed, trimSeconds) = await compute.RunAsync(() =>
+        {
+            var watch = Stopwatch.StartNew();
+            return (NativeHeap.Trim(), watch.Elapsed.TotalSeconds);
+        });
         var after = ProcessMemory.Sample();
         if (trimmed)
-            Console.WriteLine(string.Create(c, $"    malloc_trim(0) at the end gives back {before.RssMiB - after.RssMiB:F1} MiB of VmRSS ({before.RssMiB:F1} → {after.RssMiB:F1}; malloc free {before.MallocFreeMiB:F1} → {after.MallocFreeMiB:F1} MiB)"));
+            Console.WriteLine(string.Create(c, $"    malloc_trim(0) at the end ({trimSeconds * 1e3:F1} ms) gives back {before.RssMiB - after.RssMiB:F1} MiB of VmRSS ({before.RssMiB:F1} → {after.RssMiB:F1}; malloc free {before.MallocFreeMiB:F1} → {after.MallocFreeMiB:F1} MiB)"));
 
         int waves = s.MemoryWaves, perWave = 8;
         if (waves == 0) return;

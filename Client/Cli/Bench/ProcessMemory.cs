@@ -9,7 +9,7 @@ namespace GanCluster.Client.Cli.Bench;
 /// from allocator fragmentation (memory malloc holds free but has not returned to the system).
 /// </summary>
 internal readonly record struct ProcessMemory(
-    double RssMiB, double RssAnonMiB, double RssFileMiB,
+    double RssMiB, double RssAnonMiB, double RssFileMiB, double RssShmemMiB,
     double GcHeapMiB, double GcCommittedMiB, double GcFragmentedMiB, double ManagedLiveMiB, int Gen2Collections,
     double MallocMiB, double MallocInUseMiB, double MallocFreeMiB)
 {
@@ -17,16 +17,17 @@ internal readonly record struct ProcessMemory(
 
     public static ProcessMemory Sample()
     {
-        double rss = double.NaN, anon = double.NaN, file = double.NaN;
+        double rss = double.NaN, anon = double.NaN, file = double.NaN, shmem = double.NaN;
         foreach (var line in File.ReadLines("/proc/self/status"))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kib(line);
             else if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = Kib(line);
             else if (line.StartsWith("RssFile:", StringComparison.Ordinal)) file = Kib(line);
+            else if (line.StartsWith("RssShmem:", StringComparison.Ordinal)) shmem = Kib(line);
         }
         var gc = GC.GetGCMemoryInfo();
         var (arena, inUse, free) = Malloc.Info();
-        return new ProcessMemory(rss, anon, file,
+        return new ProcessMemory(rss, anon, file, shmem,
             gc.HeapSizeBytes / MiB, gc.TotalCommittedBytes / MiB, gc.FragmentedBytes / MiB, GC.GetTotalMemory(false) / MiB, GC.CollectionCount(2),
             arena / MiB, inUse / MiB, free / MiB);
 
@@ -36,11 +37,11 @@ internal readonly record struct ProcessMemory(
 
     /// <summary>The columns after VmRSS, for the benchmark's per-sample line.</summary>
     public string Columns() => string.Create(CultureInfo.InvariantCulture,
-        $"anon {RssAnonMiB,6:F1} file {RssFileMiB,5:F1} | GC heap {GcHeapMiB,5:F1} committed {GcCommittedMiB,5:F1} frag {GcFragmentedMiB,4:F1} live {ManagedLiveMiB,5:F1} gen2 {Gen2Collections,3} | malloc {MallocMiB,6:F1} used {MallocInUseMiB,6:F1} free {MallocFreeMiB,5:F1} MiB");
+        $"anon {RssAnonMiB,6:F1} file {RssFileMiB,5:F1} shmem {RssShmemMiB,4:F1} | GC heap {GcHeapMiB,5:F1} committed {GcCommittedMiB,5:F1} frag {GcFragmentedMiB,4:F1} live {ManagedLiveMiB,5:F1} gen2 {Gen2Collections,3} | malloc {MallocMiB,6:F1} used {MallocInUseMiB,6:F1} free {MallocFreeMiB,5:F1} MiB");
 
     /// <summary>One-line legend of <see cref="Columns"/>.</summary>
     public const string Legend =
-        "anon/file = RssAnon/RssFile; GC heap/committed/frag = GC.GetGCMemoryInfo() after the last collection; live = GC.GetTotalMemory(false); " +
+        "anon/file/shmem = RssAnon/RssFile/RssShmem (shmem: the runtime's double-mapped JIT code); GC heap/committed/frag = GC.GetGCMemoryInfo() after the last collection; live = GC.GetTotalMemory(false); " +
         "malloc = glibc mallinfo2 arena + hblkhd (all arenas and mmapped blocks), used = uordblks + hblkhd, free = fordblks (held free inside the arenas)";
 
     /// <summary>glibc's mallinfo2 (2.33 and later), summed over all arenas; zeros where it is missing (not glibc, not Linux).</summary>
