@@ -340,7 +340,7 @@ public sealed class CoordinatorGrain(
                         step++;
                         metrics.StepTook(perStep);
                         interval.Add(statistics);
-                        if (step % spec.Training.LogEvery == 0 || step == total) curve.Add(interval.Flush(step));
+                        if (step % spec.Training.LogEvery == 0 || step == total) TrainingCurve.Append(curve, interval.Flush(step));
                     }
                     bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
                     if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
@@ -568,6 +568,8 @@ public sealed class CoordinatorGrain(
     {
         step = manifest?.Step ?? 0;
         curve.RemoveAll(c => c.Step > step);
+        // The curve may have been thinned since the checkpoint: take it as the checkpoint recorded it.
+        if (manifest is not null && manifest.Step == state.State.Step && state.State.Curve.Count > 0) { curve.Clear(); curve.AddRange(state.State.Curve); }
         evaluations.RemoveAll(e => e.Step > step);
         imageEvaluations.RemoveAll(e => e.Step > step);
         // The persisted samples belong to the recorded checkpoint; any later ones are gone with the steps.

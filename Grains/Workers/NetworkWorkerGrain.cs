@@ -85,7 +85,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
             using var stream = new MemoryStream();
             using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
                 Save(model, writer);
-            return stream.ToArray();
+            var saved = stream.ToArray();
+            NativeHeap.TrimNowAndThen();
+            return saved;
         });
         return await store.WritePartAsync(MemberId, step, Role, bytes);
     }

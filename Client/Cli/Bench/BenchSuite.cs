@@ -19,7 +19,7 @@ public static class BenchSuite
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--out");
+        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--out", "--memory-steps", "--memory-waves");
         if (line.Arguments.Count != 0) throw new UsageException("bench --suite takes no SPEC (use --spec FILE to change the GAN)");
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -40,6 +40,8 @@ public static class BenchSuite
             Window = line.Option("--steps") is { } s ? PositiveInt(s, "--steps") : quick ? 500 : 2000,
             Warmup = quick ? 200 : 400,
             OutDirectory = line.Option("--out"),
+            MemorySteps = line.Option("--memory-steps") is { } ms ? PositiveInt(ms, "--memory-steps") : quick ? 5_000 : 100_000,
+            MemoryWaves = line.Option("--memory-waves") is { } mw ? NonNegativeInt(mw, "--memory-waves") : 8,
         };
         PrintHeader(settings, chosen);
         var results = new BenchResults();
@@ -149,6 +151,10 @@ public static class BenchSuite
         return "";
     }
 
+    private static int NonNegativeInt(string text, string option) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0
+            ? v : throw new UsageException($"{option}: expected a whole number, 0 or more, got '{text}'");
+
     private static int PositiveInt(string text, string option) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v : throw new UsageException($"{option}: expected a positive whole number, got '{text}'");
@@ -166,6 +172,10 @@ public sealed class BenchSettings
     public required int Rounds { get; init; }
     public required int Window { get; init; }
     public required int Warmup { get; init; }
+    /// <summary>Steps of the memory benchmark's long member (--memory-steps; 100,000, or 5,000 with --quick).</summary>
+    public required long MemorySteps { get; init; }
+    /// <summary>Waves of 8 short members in the memory benchmark (--memory-waves; 8, and 0 skips the sweep).</summary>
+    public required int MemoryWaves { get; init; }
     /// <summary>Where pictures go (the members' scaling curve); none without --out.</summary>
     public string? OutDirectory { get; init; }
 }

@@ -368,8 +368,9 @@ internal static class MemoryGrowth
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
         var c = CultureInfo.InvariantCulture;
-        long steps = s.Quick ? 5_000 : 100_000;
+        long steps = s.MemorySteps;
         Console.WriteLine($"6. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread");
+        Console.WriteLine($"  ({ProcessMemory.Legend})");
         await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1);
         var compute = silo.Connection.Services.GetRequiredService<TorchCompute>();
         var client = silo.Connection.Client;
@@ -387,13 +388,31 @@ internal static class MemoryGrowth
         for (int i = 1; i <= 10; i++)
         {
             var (at, _) = await Members.WaitForStepAsync(member, steps * i / 10 - 1);
-            samples.Add((at, RssMiB(), await LiveTensorsAsync(compute)));
-            Console.WriteLine(string.Create(c, $"    step {at,7}: VmRSS {samples[^1].Rss,7:F1} MiB, live tensors {samples[^1].Tensors}"));
+            long tensors = await LiveTensorsAsync(compute);
+            var m = ProcessMemory.Sample();
+            samples.Add((at, m.RssMiB, tensors));
+            Console.WriteLine(string.Create(c, $"    step {at,7}: VmRSS {samples[^1].Rss,7:F1} MiB, live tensors {samples[^1].Tensors}; {m.Columns()}"));
         }
         var warm = samples[1];
         Console.WriteLine(string.Create(c, $"    growth after warm-up (step {warm.Step} → {samples[^1].Step}): VmRSS {samples[^1].Rss - warm.Rss:+0.0;-0.0} MiB, live tensors {samples[^1].Tensors - warm.Tensors:+0;-0}"));
 
-        int waves = 8, perWave = 8;
+        await member.CancelAsync();
+        var idle = ProcessMemory.Sample();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        var before = ProcessMemory.Sample();
+        Console.WriteLine(string.Create(c, $"    a full compacting GC at the end gives back {idle.RssMiB - before.RssMiB:F1} MiB of VmRSS ({idle.RssMiB:F1} → {before.RssMiB:F1}; GC heap {idle.GcHeapMiB:F1} → {before.GcHeapMiB:F1}, committed {idle.GcCommittedMiB:F1} → {before.GcCommittedMiB:F1} MiB)"));
+        var (trimmed, trimSeconds) = await compute.RunAsync(() =>
+        {
+            var watch = Stopwatch.StartNew();
+            return (NativeHeap.Trim(), watch.Elapsed.TotalSeconds);
+        });
+        var after = ProcessMemory.Sample();
+        if (trimmed)
+            Console.WriteLine(string.Create(c, $"    malloc_trim(0) at the end ({trimSeconds * 1e3:F1} ms) gives back {before.RssMiB - after.RssMiB:F1} MiB of VmRSS ({before.RssMiB:F1} → {after.RssMiB:F1}; malloc free {before.MallocFreeMiB:F1} → {after.MallocFreeMiB:F1} MiB)"));
+
+        int waves = s.MemoryWaves, perWave = 8;
+        if (waves == 0) return;
         long shortSteps = s.Quick ? 50 : 400;
         Console.WriteLine($"  a sweep of {waves * perWave} short members ({shortSteps} steps each, {perWave} at a time):");
         var sweep = new List<(double Rss, long Tensors)>();
@@ -412,10 +431,12 @@ internal static class MemoryGrowth
                 MemberStatus status;
                 do { await Task.Delay(50); status = await m.GetStatusAsync(); } while (!status.State.IsFinished());
             }
-            sweep.Add((RssMiB(), await LiveTensorsAsync(compute)));
-            Console.WriteLine(string.Create(c, $"    after {(w + 1) * perWave,2} members: VmRSS {sweep[^1].Rss,7:F1} MiB, live tensors {sweep[^1].Tensors}"));
+            long tensors = await LiveTensorsAsync(compute);
+            var mem = ProcessMemory.Sample();
+            sweep.Add((mem.RssMiB, tensors));
+            Console.WriteLine(string.Create(c, $"    after {(w + 1) * perWave,2} members: VmRSS {sweep[^1].Rss,7:F1} MiB, live tensors {sweep[^1].Tensors}; {mem.Columns()}"));
         }
-        var half = sweep[sweep.Count / 2 - 1];
+        var half = sweep[Math.Max(0, sweep.Count / 2 - 1)];
         Console.WriteLine(string.Create(c, $"    growth over the second half ({waves * perWave / 2} → {waves * perWave} members): VmRSS {sweep[^1].Rss - half.Rss:+0.0;-0.0} MiB, live tensors {sweep[^1].Tensors - half.Tensors:+0;-0}; after the first wave: VmRSS {sweep[^1].Rss - sweep[0].Rss:+0.0;-0.0} MiB"));
     }
 
