@@ -40,6 +40,21 @@ internal static partial class PlainOnly
     }
 }
 
+internal static partial class PlainOnly
+{
+    /// <summary>One member across two silo processes alone (G and coordinator | D), for profilers: not part of "all".</summary>
+    public static async Task RunTwoSilosAsync(BenchSettings s)
+    {
+        await using var two = await TwoSilos.StartAsync(s.SiloDll, computeThreads: 1);
+        Console.WriteLine($"  two silos: process {two.ProcessIds[0]} (generator, coordinator) and {two.ProcessIds[1]} (discriminator)");
+        for (int r = 0; r < s.Rounds; r++)
+        {
+            var rate = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos"));
+        }
+    }
+}
+
 /// <summary>Per-round figures of A against B, in wall-clock and in CPU time.</summary>
 internal sealed class Comparison(string a, string b)
 {
