@@ -70,7 +70,7 @@ internal static class Members
     /// With <paramref name="placement"/>, the generator and discriminator workers are activated first on the given
     /// silos (Orleans' placement hint), and the coordinator on the generator's.
     /// </summary>
-    public static async Task<Rate> MeasureAsync(IClusterClient client, GanSpec spec, int warmup, int window, (SiloAddress G, SiloAddress D)? placement = null, IReadOnlyList<int>? processes = null)
+    public static async Task<Rate> MeasureAsync(IClusterClient client, GanSpec spec, int warmup, int window, (SiloAddress G, SiloAddress D)? placement = null, IReadOnlyList<int>? processes = null, ThreadCpu? threads = null)
     {
         string id = NewId("bench");
         var member = client.GetGrain<ICoordinatorGrain>(id);
@@ -85,8 +85,10 @@ internal static class Members
         {
             var (s0, t0) = await WaitForStepAsync(member, warmup);
             double cpu0 = Cpu(processes);
+            threads?.Begin();
             var (s1, t1) = await WaitForStepAsync(member, s0 + window);
             double cpu1 = Cpu(processes);
+            threads?.End();
             return new Rate(s1 - s0, (t1 - t0).TotalSeconds, cpu1 - cpu0);
         }
         finally
@@ -411,6 +413,56 @@ internal static class CpuClock
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         // Fields after the command: state is index 0, so utime (14th field) is index 11 and stime index 12.
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+}
+
+/// <summary>
+/// CPU seconds of other processes' threads over a window, by thread name (digits dropped: "torch-compute-#",
+/// ".NET TP Worker"), from /proc/PID/task/TID/stat: what the compute threads cost against everything else.
+/// </summary>
+internal sealed class ThreadCpu(IReadOnlyList<int> processes)
+{
+    private Dictionary<(int, string), (string Name, double Seconds, long Waits)> start = [];
+    public Dictionary<string, double> Seconds { get; } = [];
+    /// <summary>Voluntary context switches (a thread went to sleep: each is a later wake-up, a thread hand-off).</summary>
+    public Dictionary<string, long> Waits { get; } = [];
+
+    public void Begin() => start = Snapshot();
+
+    public void End()
+    {
+        Seconds.Clear();
+        Waits.Clear();
+        foreach (var (key, (name, seconds, waits)) in Snapshot())
+        {
+            var before = start.TryGetValue(key, out var s) ? s : (name, 0, 0);
+            Seconds[name] = Seconds.GetValueOrDefault(name) + seconds - before.Seconds;
+            Waits[name] = Waits.GetValueOrDefault(name) + waits - before.Waits;
+        }
+    }
+
+    private Dictionary<(int, string), (string Name, double Seconds, long Waits)> Snapshot()
+    {
+        var result = new Dictionary<(int, string), (string, double, long)>();
+        foreach (int pid in processes)
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string stat, status;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    status = File.ReadAllText(Path.Combine(task, "status"));
+                }
+                catch (IOException) { continue; } // the thread ended
+                const string Voluntary = "\nvoluntary_ctxt_switches:";
+                int at = status.IndexOf(Voluntary, StringComparison.Ordinal) + Voluntary.Length;
+                long waits = long.Parse(status.AsSpan(at, status.IndexOf('\n', at) - at).Trim(), CultureInfo.InvariantCulture);
+                string name = new(stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')].Select(c => char.IsDigit(c) ? '#' : c).ToArray());
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                double seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+                result[(pid, Path.GetFileName(task))] = (name, seconds, waits);
+            }
+        return result;
     }
 }
 

@@ -47,10 +47,18 @@ internal static partial class PlainOnly
     {
         await using var two = await TwoSilos.StartAsync(s.SiloDll, computeThreads: 1);
         Console.WriteLine($"  two silos: process {two.ProcessIds[0]} (generator, coordinator) and {two.ProcessIds[1]} (discriminator)");
+        var threads = new ThreadCpu(two.ProcessIds);
+        await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds); // JIT warm-up
         for (int r = 0; r < s.Rounds; r++)
         {
-            var rate = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos"));
+            var rate = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds, threads);
+            double compute = threads.Seconds.Where(t => t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).Sum(t => t.Value);
+            double other = threads.Seconds.Values.Sum() - compute;
+            string top = string.Join(", ", threads.Seconds.Where(t => !t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).OrderByDescending(t => t.Value).Take(3)
+                .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value * 1000 / rate.Steps:F2}")));
+            double waits = threads.Waits.Values.Sum() / rate.Steps;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}"));
         }
     }
 }
@@ -104,6 +112,10 @@ internal static class GanThroughput
         }
         try
         {
+            // Fresh silos JIT-compile and tier up their code paths during their first members (measured: up to 1 ms of
+            // CPU per step in the first window of a new silo process); the plain loop had its warm-up, so have they.
+            await Members.MeasureAsync(one.Connection.Client, s.Spec, s.Warmup, s.Window);
+            if (two is not null) await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
             var oneSilo = new Comparison("plain loop", "cluster, one silo");
             var twoSilos = new Comparison("plain loop", "cluster, two silos");
             for (int r = 0; r < s.Rounds; r++)
