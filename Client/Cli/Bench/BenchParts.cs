@@ -85,10 +85,10 @@ internal static class Members
         {
             var (s0, t0) = await WaitForStepAsync(member, warmup);
             double cpu0 = Cpu(processes);
-            threads?.Begin();
+            if (threads is not null) await threads.BeginAsync();
             var (s1, t1) = await WaitForStepAsync(member, s0 + window);
             double cpu1 = Cpu(processes);
-            threads?.End();
+            if (threads is not null) await threads.EndAsync();
             return new Rate(s1 - s0, (t1 - t0).TotalSeconds, cpu1 - cpu0);
         }
         finally
@@ -184,6 +184,8 @@ internal sealed class TwoSilos : IAsyncDisposable
     public SiloAddress First { get; private set; } = null!;
     public SiloAddress Second { get; private set; } = null!;
     public IReadOnlyList<int> ProcessIds => processes.Select(p => p.Id).ToArray();
+    /// <summary>Each silo's /metrics address (Prometheus text), in start order.</summary>
+    public List<string> MetricsUrls { get; } = [];
 
     public static async Task<TwoSilos> StartAsync(string siloDll, int computeThreads)
     {
@@ -233,7 +235,9 @@ internal sealed class TwoSilos : IAsyncDisposable
     private void Start(string dll, string clusterId, int siloPort, int gatewayPort, int primary, int computeThreads)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = data.Path };
-        foreach (var a in new[] { dll, "--urls", $"http://127.0.0.1:{FreePort()}", "--Gan:DataDirectory", data.Path,
+        string url = $"http://127.0.0.1:{FreePort()}";
+        MetricsUrls.Add(url + "/metrics");
+        foreach (var a in new[] { dll, "--urls", url, "--Gan:DataDirectory", data.Path,
                      "--Gan:SiloPort", siloPort.ToString(CultureInfo.InvariantCulture), "--Gan:GatewayPort", gatewayPort.ToString(CultureInfo.InvariantCulture),
                      "--Gan:PrimarySiloPort", primary.ToString(CultureInfo.InvariantCulture), "--Gan:ClusterId", clusterId, "--Gan:ServiceId", clusterId,
                      "--Gan:Compute:Threads", computeThreads.ToString(CultureInfo.InvariantCulture), "--Serilog:MinimumLevel:Default", "Warning" })
@@ -420,17 +424,30 @@ internal static class CpuClock
 /// CPU seconds of other processes' threads over a window, by thread name (digits dropped: "torch-compute-#",
 /// ".NET TP Worker"), from /proc/PID/task/TID/stat: what the compute threads cost against everything else.
 /// </summary>
-internal sealed class ThreadCpu(IReadOnlyList<int> processes)
+internal sealed class ThreadCpu(IReadOnlyList<int> processes, IReadOnlyList<string> metricsUrls)
 {
+    private const string WorkItemsMetric = "dotnet_thread_pool_work_item_count_total", AllocatedMetric = "dotnet_gc_heap_total_allocated_bytes_total";
+    private double workItems0, allocated0;
+    /// <summary>Thread-pool work items run in the silos over the window (each a hand-off to a pool thread).</summary>
+    public double WorkItems { get; private set; }
+    public double AllocatedBytes { get; private set; }
+
     private Dictionary<(int, string), (string Name, double Seconds, long Waits)> start = [];
     public Dictionary<string, double> Seconds { get; } = [];
     /// <summary>Voluntary context switches (a thread went to sleep: each is a later wake-up, a thread hand-off).</summary>
     public Dictionary<string, long> Waits { get; } = [];
 
-    public void Begin() => start = Snapshot();
-
-    public void End()
+    public async Task BeginAsync()
     {
+        start = Snapshot();
+        workItems0 = await Scrape.SumAsync(metricsUrls, WorkItemsMetric);
+        allocated0 = await Scrape.SumAsync(metricsUrls, AllocatedMetric);
+    }
+
+    public async Task EndAsync()
+    {
+        WorkItems = await Scrape.SumAsync(metricsUrls, WorkItemsMetric) - workItems0;
+        AllocatedBytes = await Scrape.SumAsync(metricsUrls, AllocatedMetric) - allocated0;
         Seconds.Clear();
         Waits.Clear();
         foreach (var (key, (name, seconds, waits)) in Snapshot())
@@ -463,6 +480,22 @@ internal sealed class ThreadCpu(IReadOnlyList<int> processes)
                 result[(pid, Path.GetFileName(task))] = (name, seconds, waits);
             }
         return result;
+    }
+}
+
+/// <summary>Sums of Prometheus series (all label sets) read from silos' /metrics, for counts per step.</summary>
+internal static class Scrape
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public static async Task<double> SumAsync(IEnumerable<string> urls, string metric)
+    {
+        double sum = 0;
+        foreach (var url in urls)
+            foreach (var line in (await Http.GetStringAsync(url)).Split('\n'))
+                if (line.StartsWith(metric, StringComparison.Ordinal) && line.Length > metric.Length && line[metric.Length] is ' ' or '{')
+                    sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+        return sum;
     }
 }
 

@@ -47,7 +47,7 @@ internal static partial class PlainOnly
     {
         await using var two = await TwoSilos.StartAsync(s.SiloDll, computeThreads: 1);
         Console.WriteLine($"  two silos: process {two.ProcessIds[0]} (generator, coordinator) and {two.ProcessIds[1]} (discriminator)");
-        var threads = new ThreadCpu(two.ProcessIds);
+        var threads = new ThreadCpu(two.ProcessIds, two.MetricsUrls);
         await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds); // JIT warm-up
         for (int r = 0; r < s.Rounds; r++)
         {
@@ -58,7 +58,7 @@ internal static partial class PlainOnly
                 .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value * 1000 / rate.Steps:F2}")));
             double waits = threads.Waits.Values.Sum() / rate.Steps;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}"));
+                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}, thread-pool work items per step {threads.WorkItems / rate.Steps:F1}, allocated KiB per step {threads.AllocatedBytes / 1024 / rate.Steps:F1}"));
         }
     }
 }
