@@ -2,6 +2,7 @@ using GanCluster.Silo;
 using Microsoft.Extensions.Options;
 
 // The silo process: Orleans, /metrics, /health and Serilog; wiring lives in GanSiloApp.
+GanCluster.Silo.Hosting.SocketCompletions.InlineUnlessConfigured(); // before any socket exists
 try
 {
     var app = GanSiloApp.Build(args);

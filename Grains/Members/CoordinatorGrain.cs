@@ -235,6 +235,9 @@ public sealed class CoordinatorGrain(
 
     private async Task RunAsync()
     {
+        // The loop outlives the request that started it: without this it would carry that caller's request context
+        // (a placement hint, say) in every worker call it makes, serialized into each message for as long as it runs.
+        RequestContext.Clear();
         var spec = Spec;
         long total = spec.Training.Steps;
         int k = spec.Training.DStepsPerGStep;

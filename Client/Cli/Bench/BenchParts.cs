@@ -70,7 +70,7 @@ internal static class Members
     /// With <paramref name="placement"/>, the generator and discriminator workers are activated first on the given
     /// silos (Orleans' placement hint), and the coordinator on the generator's.
     /// </summary>
-    public static async Task<Rate> MeasureAsync(IClusterClient client, GanSpec spec, int warmup, int window, (SiloAddress G, SiloAddress D)? placement = null, IReadOnlyList<int>? processes = null)
+    public static async Task<Rate> MeasureAsync(IClusterClient client, GanSpec spec, int warmup, int window, (SiloAddress G, SiloAddress D)? placement = null, IReadOnlyList<int>? processes = null, ThreadCpu? threads = null)
     {
         string id = NewId("bench");
         var member = client.GetGrain<ICoordinatorGrain>(id);
@@ -85,8 +85,10 @@ internal static class Members
         {
             var (s0, t0) = await WaitForStepAsync(member, warmup);
             double cpu0 = Cpu(processes);
+            if (threads is not null) await threads.BeginAsync();
             var (s1, t1) = await WaitForStepAsync(member, s0 + window);
             double cpu1 = Cpu(processes);
+            if (threads is not null) await threads.EndAsync();
             return new Rate(s1 - s0, (t1 - t0).TotalSeconds, cpu1 - cpu0);
         }
         finally
@@ -98,7 +100,12 @@ internal static class Members
     /// <summary>CPU seconds of the given silo processes, or of this one (the embedded silo) when none are given.</summary>
     private static double Cpu(IReadOnlyList<int>? processes) => processes is null ? CpuClock.Self() : processes.Sum(CpuClock.OfProcess);
 
-    /// <summary>Polls (every 20 ms: the polling is not free, and it runs in the measured process) until the member reaches <paramref name="step"/>; returns the step seen and when.</summary>
+    /// <summary>
+    /// Polls until the member reaches <paramref name="step"/>; returns the step seen and when. A poll is a grain call
+    /// served by the measured silo (and its CPU time counts), so it sleeps through most of the time the member's own
+    /// rate says is left and polls every 20 ms only near the end. The window's rate is exact however rarely it polls:
+    /// it divides the steps by the time between two polls, each step count read with its own time.
+    /// </summary>
     public static async Task<(long Step, TimeSpan At)> WaitForStepAsync(ICoordinatorGrain member, long step)
     {
         while (true)
@@ -107,7 +114,8 @@ internal static class Members
             var at = Clock.Elapsed;
             if (status.Step >= step) return (status.Step, at);
             if (status.State.IsFinished()) throw new InvalidOperationException($"bench member ended {status.State} at step {status.Step}: {status.Error}");
-            await Task.Delay(20);
+            double left = status.StepsPerSecond > 0 ? (step - status.Step) / status.StepsPerSecond : 0;
+            await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(left * 0.8, 0.02, 0.5)));
         }
     }
 
@@ -176,6 +184,8 @@ internal sealed class TwoSilos : IAsyncDisposable
     public SiloAddress First { get; private set; } = null!;
     public SiloAddress Second { get; private set; } = null!;
     public IReadOnlyList<int> ProcessIds => processes.Select(p => p.Id).ToArray();
+    /// <summary>Each silo's /metrics address (Prometheus text), in start order.</summary>
+    public List<string> MetricsUrls { get; } = [];
 
     public static async Task<TwoSilos> StartAsync(string siloDll, int computeThreads)
     {
@@ -225,7 +235,9 @@ internal sealed class TwoSilos : IAsyncDisposable
     private void Start(string dll, string clusterId, int siloPort, int gatewayPort, int primary, int computeThreads)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = data.Path };
-        foreach (var a in new[] { dll, "--urls", $"http://127.0.0.1:{FreePort()}", "--Gan:DataDirectory", data.Path,
+        string url = $"http://127.0.0.1:{FreePort()}";
+        MetricsUrls.Add(url + "/metrics");
+        foreach (var a in new[] { dll, "--urls", url, "--Gan:DataDirectory", data.Path,
                      "--Gan:SiloPort", siloPort.ToString(CultureInfo.InvariantCulture), "--Gan:GatewayPort", gatewayPort.ToString(CultureInfo.InvariantCulture),
                      "--Gan:PrimarySiloPort", primary.ToString(CultureInfo.InvariantCulture), "--Gan:ClusterId", clusterId, "--Gan:ServiceId", clusterId,
                      "--Gan:Compute:Threads", computeThreads.ToString(CultureInfo.InvariantCulture), "--Serilog:MinimumLevel:Default", "Warning" })
@@ -405,6 +417,85 @@ internal static class CpuClock
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         // Fields after the command: state is index 0, so utime (14th field) is index 11 and stime index 12.
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+}
+
+/// <summary>
+/// CPU seconds of other processes' threads over a window, by thread name (digits dropped: "torch-compute-#",
+/// ".NET TP Worker"), from /proc/PID/task/TID/stat: what the compute threads cost against everything else.
+/// </summary>
+internal sealed class ThreadCpu(IReadOnlyList<int> processes, IReadOnlyList<string> metricsUrls)
+{
+    private const string WorkItemsMetric = "dotnet_thread_pool_work_item_count_total", AllocatedMetric = "dotnet_gc_heap_total_allocated_bytes_total";
+    private double workItems0, allocated0;
+    /// <summary>Thread-pool work items run in the silos over the window (each a hand-off to a pool thread).</summary>
+    public double WorkItems { get; private set; }
+    public double AllocatedBytes { get; private set; }
+
+    private Dictionary<(int, string), (string Name, double Seconds, long Waits)> start = [];
+    public Dictionary<string, double> Seconds { get; } = [];
+    /// <summary>Voluntary context switches (a thread went to sleep: each is a later wake-up, a thread hand-off).</summary>
+    public Dictionary<string, long> Waits { get; } = [];
+
+    public async Task BeginAsync()
+    {
+        start = Snapshot();
+        workItems0 = await Scrape.SumAsync(metricsUrls, WorkItemsMetric);
+        allocated0 = await Scrape.SumAsync(metricsUrls, AllocatedMetric);
+    }
+
+    public async Task EndAsync()
+    {
+        WorkItems = await Scrape.SumAsync(metricsUrls, WorkItemsMetric) - workItems0;
+        AllocatedBytes = await Scrape.SumAsync(metricsUrls, AllocatedMetric) - allocated0;
+        Seconds.Clear();
+        Waits.Clear();
+        foreach (var (key, (name, seconds, waits)) in Snapshot())
+        {
+            var before = start.TryGetValue(key, out var s) ? s : (name, 0, 0);
+            Seconds[name] = Seconds.GetValueOrDefault(name) + seconds - before.Seconds;
+            Waits[name] = Waits.GetValueOrDefault(name) + waits - before.Waits;
+        }
+    }
+
+    private Dictionary<(int, string), (string Name, double Seconds, long Waits)> Snapshot()
+    {
+        var result = new Dictionary<(int, string), (string, double, long)>();
+        foreach (int pid in processes)
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string stat, status;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    status = File.ReadAllText(Path.Combine(task, "status"));
+                }
+                catch (IOException) { continue; } // the thread ended
+                const string Voluntary = "\nvoluntary_ctxt_switches:";
+                int at = status.IndexOf(Voluntary, StringComparison.Ordinal) + Voluntary.Length;
+                long waits = long.Parse(status.AsSpan(at, status.IndexOf('\n', at) - at).Trim(), CultureInfo.InvariantCulture);
+                string name = new(stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')].Select(c => char.IsDigit(c) ? '#' : c).ToArray());
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                double seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+                result[(pid, Path.GetFileName(task))] = (name, seconds, waits);
+            }
+        return result;
+    }
+}
+
+/// <summary>Sums of Prometheus series (all label sets) read from silos' /metrics, for counts per step.</summary>
+internal static class Scrape
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public static async Task<double> SumAsync(IEnumerable<string> urls, string metric)
+    {
+        double sum = 0;
+        foreach (var url in urls)
+            foreach (var line in (await Http.GetStringAsync(url)).Split('\n'))
+                if (line.StartsWith(metric, StringComparison.Ordinal) && line.Length > metric.Length && line[metric.Length] is ' ' or '{')
+                    sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+        return sum;
     }
 }
 

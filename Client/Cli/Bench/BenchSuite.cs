@@ -24,7 +24,7 @@ public static class BenchSuite
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var name in chosen)
-            if (!Names.Contains(name) && name is not ("plain" or "member")) throw new UsageException($"--suite: unknown benchmark '{name}' (all, {string.Join(", ", Names)})");
+            if (!Names.Contains(name) && name is not ("plain" or "member" or "silos")) throw new UsageException($"--suite: unknown benchmark '{name}' (all, {string.Join(", ", Names)})");
         bool quick = line.Option("--quick") is not null;
         string root = RepositoryRoot();
         var settings = new BenchSettings
@@ -54,6 +54,7 @@ public static class BenchSuite
             {
                 case "plain": await PlainOnly.RunAsync(settings); break;
                 case "member": await PlainOnly.RunMemberAsync(settings); break;
+                case "silos": await PlainOnly.RunTwoSilosAsync(settings); break;
                 case "gan": await GanThroughput.RunAsync(settings, results); break;
                 case "pytorch": await PyTorchComparison.RunAsync(settings, results); break;
                 case "roofline": await Roofline.RunAsync(settings, results); break;

@@ -40,6 +40,29 @@ internal static partial class PlainOnly
     }
 }
 
+internal static partial class PlainOnly
+{
+    /// <summary>One member across two silo processes alone (G and coordinator | D), for profilers: not part of "all".</summary>
+    public static async Task RunTwoSilosAsync(BenchSettings s)
+    {
+        await using var two = await TwoSilos.StartAsync(s.SiloDll, computeThreads: 1);
+        Console.WriteLine($"  two silos: process {two.ProcessIds[0]} (generator, coordinator) and {two.ProcessIds[1]} (discriminator)");
+        var threads = new ThreadCpu(two.ProcessIds, two.MetricsUrls);
+        await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds); // JIT warm-up
+        for (int r = 0; r < s.Rounds; r++)
+        {
+            var rate = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds, threads);
+            double compute = threads.Seconds.Where(t => t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).Sum(t => t.Value);
+            double other = threads.Seconds.Values.Sum() - compute;
+            string top = string.Join(", ", threads.Seconds.Where(t => !t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).OrderByDescending(t => t.Value).Take(3)
+                .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value * 1000 / rate.Steps:F2}")));
+            double waits = threads.Waits.Values.Sum() / rate.Steps;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}, thread-pool work items per step {threads.WorkItems / rate.Steps:F1}, allocated KiB per step {threads.AllocatedBytes / 1024 / rate.Steps:F1}"));
+        }
+    }
+}
+
 /// <summary>Per-round figures of A against B, in wall-clock and in CPU time.</summary>
 internal sealed class Comparison(string a, string b)
 {
@@ -89,6 +112,10 @@ internal static class GanThroughput
         }
         try
         {
+            // Fresh silos JIT-compile and tier up their code paths during their first members (measured: up to 1 ms of
+            // CPU per step in the first window of a new silo process); the plain loop had its warm-up, so have they.
+            await Members.MeasureAsync(one.Connection.Client, s.Spec, s.Warmup, s.Window);
+            if (two is not null) await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
             var oneSilo = new Comparison("plain loop", "cluster, one silo");
             var twoSilos = new Comparison("plain loop", "cluster, two silos");
             for (int r = 0; r < s.Rounds; r++)
