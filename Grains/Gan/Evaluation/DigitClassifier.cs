@@ -151,14 +151,38 @@ public sealed class DigitClassifier : Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Trains a classifier on a deterministic split of <paramref name="data"/>: the same inputs give the same weights.</summary>
+    /// <summary>Attempts of <see cref="Train"/> before a native error is passed on.</summary>
+    private const int TrainingAttempts = 3;
+
+    /// <summary>
+    /// Trains a classifier on a deterministic split of <paramref name="data"/>: the same inputs give the same weights.
+    /// A native error inside libtorch during training ("Unknown scalar type" from TorchSharp's Adam, seen once in a
+    /// clean-clone test run while other threads trained GANs; most likely a TorchSharp <c>Scalar</c> temporary freed by
+    /// its finalizer while its native call ran, which this code cannot prevent) fails that attempt only: training starts again from the seed, up to
+    /// <see cref="TrainingAttempts"/> times, and gives the same weights as an attempt that never failed.
+    /// </summary>
     public static DigitClassifier Train(ImageDataset data, DigitClassifierTraining training, ILogger? logger = null, int? threads = null)
+    {
+        logger ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return TrainOnce(data, training, logger, threads);
+            }
+            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < TrainingAttempts)
+            {
+                DigitClassifierLog.NativeFailure(logger, e, attempt, TrainingAttempts);
+            }
+        }
+    }
+
+    private static DigitClassifier TrainOnce(ImageDataset data, DigitClassifierTraining training, ILogger logger, int? threads)
     {
         if (data.Height != ImageSide || data.Width != ImageSide)
             throw new ArgumentException($"the digit classifier reads {ImageSide}×{ImageSide} images, got {data.Height}×{data.Width}", nameof(data));
         if (training.Epochs < 1 || training.BatchSize < 1 || !(training.LearningRate > 0))
             throw new ArgumentException($"invalid classifier training settings: {training}", nameof(training));
-        logger ??= Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         int previousThreads = get_num_threads();
         // Half the cores by default: OpenMP threads that spin on a busy machine (a silo, other members) slow training
         // down more than they help (on a loaded 2-core machine: 42 s with 1 thread, 80 s with 2).
@@ -384,4 +408,7 @@ internal static partial class DigitClassifierLog
 
     [LoggerMessage(207, LogLevel.Information, "Digit classifier cached at {Path}")]
     public static partial void Cached(ILogger logger, string path);
+
+    [LoggerMessage(208, LogLevel.Warning, "Digit classifier training attempt {Attempt} of {Attempts} failed inside libtorch: training again from the seed")]
+    public static partial void NativeFailure(ILogger logger, Exception exception, int attempt, int attempts);
 }
