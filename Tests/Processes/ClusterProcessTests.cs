@@ -60,8 +60,7 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
                 string dir = Directory.CreateDirectory(Path.Combine(work.Path, $"silo{i}")).FullName;
                 return SiloProcess.StartAsync(dir, extraArguments: ["--cluster", redis.Url, "--Gan:Compute:Threads", "1"]);
             }).ToList();
-            try { await Task.WhenAll(starting); }
-            finally { silos.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+            await SiloStarts.StartAllAsync(starting, silos);
             Assert.All(silos, s => Assert.Contains("Cluster mode: membership, grain state and checkpoints in Redis", s.Output));
             output.WriteLine($"3 silos up after {clock.Elapsed.TotalSeconds:F1} s");
 
@@ -163,8 +162,7 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
             var starting = Enumerable.Range(0, 2).Select(i =>
                 SiloProcess.StartAsync(Directory.CreateDirectory(Path.Combine(work.Path, $"silo{i}")).FullName,
                     extraArguments: ["--cluster", redis.Url, "--Gan:Compute:Threads", "1"])).ToList();
-            try { await Task.WhenAll(starting); }
-            finally { silos.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+            await SiloStarts.StartAllAsync(starting, silos);
 
             await using var client = await ClusterConnection.ConnectAsync(redis.Url, TimeSpan.FromSeconds(20), CancellationToken.None);
             const string id = "terminated";
@@ -258,5 +256,22 @@ public class ClusterClientTests
         var (code, error) = await RunAsync("status", "--cluster", redis.Url);
         Assert.Equal(3, code);
         Assert.Contains($"cannot reach a GanCluster cluster through Redis at {redis.Address}", error);
+    }
+}
+
+internal static class SiloStarts
+{
+    /// <summary>
+    /// Waits for every silo to start; the ones that did start go into <paramref name="silos"/> even when another
+    /// failed, so that the test's cleanup stops them all. (Only completed tasks are read: nothing blocks.)
+    /// </summary>
+    public static async Task StartAllAsync(List<Task<SiloProcess>> starting, List<SiloProcess> silos)
+    {
+        try { await Task.WhenAll(starting); }
+        finally
+        {
+            foreach (var task in starting)
+                if (task.IsCompletedSuccessfully) silos.Add(await task);
+        }
     }
 }
