@@ -45,6 +45,7 @@ public static class Program
     {
         try
         {
+            Grains.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
             var line = CommandLine.Parse(args);
             if (line.Option("--help") is not null || line.Verb is "help" or "--help" or "-h")
             {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
 
@@ -27,9 +28,11 @@ public sealed class TorchCompute : IDisposable
     private int sleeping;
     private bool completed, disposed;
 
-    public TorchCompute(IOptions<ComputeOptions> options)
+    public TorchCompute(IOptions<ComputeOptions> options, ILogger<TorchCompute>? logger = null)
     {
         var o = options.Value;
+        Kernels = CpuKernels.EnsureConfigured();
+        if (logger is not null) Telemetry.Log.ComputeStarted(logger, o.Threads, o.IntraOpThreads, o.Device, Kernels);
         if (o.Threads < 1) throw new ArgumentException($"Gan:Compute:Threads must be at least 1, got {o.Threads}");
         if (o.IntraOpThreads < 1) throw new ArgumentException($"Gan:Compute:IntraOpThreads must be at least 1, got {o.IntraOpThreads}");
         DefaultDevice = o.Device;
@@ -42,6 +45,9 @@ public sealed class TorchCompute : IDisposable
     }
 
     public string DefaultDevice { get; }
+
+    /// <summary>The process's CPU kernel settings (<see cref="CpuKernels"/>), for the silo's start-up log.</summary>
+    public string Kernels { get; }
 
     public int ThreadCount => threads.Length;
 

@@ -52,4 +52,7 @@ public static partial class Log
 
     [LoggerMessage(10, LogLevel.Information, "Resuming member {MemberId} after a silo start")]
     public static partial void ResumingMember(ILogger logger, string memberId);
+
+    [LoggerMessage(40, LogLevel.Information, "Compute: {Threads} threads of {IntraOpThreads} intra-op thread(s), device {Device}; CPU kernels: {Kernels}")]
+    public static partial void ComputeStarted(ILogger logger, int threads, int intraOpThreads, string device, string kernels);
 }

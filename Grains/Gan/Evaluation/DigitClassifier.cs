@@ -48,6 +48,7 @@ public sealed class DigitClassifier : Module<Tensor, Tensor>
 
     private DigitClassifier(int classCount) : base("digit_classifier")
     {
+        Compute.CpuKernels.EnsureConfigured();
         ClassCount = classCount;
         conv1 = Conv2d(1, 32, 3);
         pool1 = MaxPool2d(2);

@@ -37,6 +37,7 @@ public sealed class PackedMlpGan : IDisposable
     public PackedMlpGan(IReadOnlyList<GanSpec> members, Device? device = null)
     {
         if (members.Count == 0) throw new ArgumentException("a pack needs at least one member");
+        Compute.CpuKernels.EnsureConfigured();
         foreach (var s in members)
             if (Refusal(s, members[0]) is { } why) throw new ArgumentException($"member '{s.Name}' cannot be packed: {why}");
         specs = [.. members];
