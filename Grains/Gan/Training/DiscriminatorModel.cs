@@ -15,7 +15,7 @@ public sealed partial class DiscriminatorModel : IDisposable
 {
     private readonly GanSpec spec;
     private readonly DiscriminatorNetwork network;
-    private readonly optim.Optimizer optimizer;
+    private readonly FlatAdam optimizer;
     private readonly Generator dataRng;
     private readonly Generator evaluationRng;
     private readonly GanLoss loss;
@@ -30,7 +30,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         conditional = spec.Techniques.Conditional;
         network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "discriminator.init"), () => NetworkFactory.Discriminator(spec, data));
         network.to(device);
-        optimizer = optim.Adam(network.parameters(), spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+        optimizer = new FlatAdam(network.parameters(), spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         dataRng = new Generator(Seeds.For(spec.Seed, "discriminator.data"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "discriminator.evaluation"), device);
         loss = new GanLoss(spec.Loss);
@@ -65,13 +65,13 @@ public sealed partial class DiscriminatorModel : IDisposable
         if (generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
 
         var sums = zeros(3, device: device);
+        double gradNorm = 0;
         for (int i = 0; i < steps; i++)
         {
             var fake = fakeForDiscriminator.narrow(0, i * batch, batch);
             var labels = discriminatorLabels?.narrow(0, i * batch, batch);
-            sums += DiscriminatorStepOn(fake, labels) / steps;
+            sums += DiscriminatorStepOn(fake, labels, out gradNorm) / steps;
         }
-        double gradNorm = GradientNorm.Of(network);
 
         // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
         if (!generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
@@ -81,7 +81,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     }
 
     /// <summary>One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].</summary>
-    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels)
+    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels, out double gradNorm)
     {
         int batch = (int)fake.shape[0];
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
@@ -92,7 +92,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         if (loss.HasGradientPenalty)
             dLoss = dLoss + loss.GradientPenaltyWeight * GradientPenalty(real, fake, conditional ? realLabels : null);
         dLoss.backward();
-        optimizer.step();
+        gradNorm = optimizer.Step();
         using var _ = no_grad();
         return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);
     }
@@ -130,7 +130,7 @@ public sealed partial class DiscriminatorModel : IDisposable
             snapshot = Snapshot();
             using var detached = fake.detach();
             for (int i = 0; i < surrogateSteps; i++)
-                DiscriminatorStepOn(detached, labels).Dispose();
+                DiscriminatorStepOn(detached, labels, out _).Dispose();
         }
         try
         {
@@ -161,7 +161,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             network.save(writer);
-            ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(writer);
+            optimizer.Save(writer);
         }
         return stream.ToArray();
     }
@@ -170,7 +170,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         using var reader = new BinaryReader(new MemoryStream(snapshot));
         network.load(reader, strict: true);
-        ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(reader);
+        optimizer.Load(reader);
     }
 
     /// <summary>Mean sigmoid(D(x)) on the given fakes and on as many real samples from the evaluation stream.</summary>

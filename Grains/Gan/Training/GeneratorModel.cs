@@ -26,7 +26,7 @@ public sealed partial class GeneratorModel : IDisposable
 {
     private readonly GanSpec spec;
     private readonly GeneratorNetwork network;
-    private readonly optim.Optimizer optimizer;
+    private readonly FlatAdam optimizer;
     private readonly Generator noiseRng;
     private readonly Generator evaluationRng;
     private readonly Device device;
@@ -43,7 +43,7 @@ public sealed partial class GeneratorModel : IDisposable
         classCount = spec.Techniques.Conditional ? data.ClassCount : 0;
         network = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "generator.init"), () => NetworkFactory.Generator(spec, data));
         network.to(device);
-        optimizer = optim.Adam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+        optimizer = new FlatAdam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
         if (spec.Training.Mode == "exchange") shadow = new ShadowDiscriminator(spec, data, device);
@@ -102,8 +102,7 @@ public sealed partial class GeneratorModel : IDisposable
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
             network.zero_grad();
             fake.backward([gradient]);
-            double norm = GradientNorm.Of(network);
-            optimizer.step();
+            double norm = optimizer.Step();
             Step++;
             return norm;
         }

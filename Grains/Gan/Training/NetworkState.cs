@@ -6,16 +6,17 @@ namespace GanCluster.Grains.Gan.Training;
 /// <summary>Writes and reads the exact state of one network: weights, optimizer state, RNG states and step.</summary>
 internal static class NetworkState
 {
-    private const string Magic = "GANCLUSTER-WORKER-STATE-1";
+    private const string Magic = "GANCLUSTER-WORKER-STATE-2";
+    private const string OlderMagic = "GANCLUSTER-WORKER-STATE-1";
 
-    public static void Write(BinaryWriter writer, string role, long step, nn.Module module, optim.Optimizer optimizer,
+    public static void Write(BinaryWriter writer, string role, long step, nn.Module module, FlatAdam optimizer,
         params Generator[] rngs)
     {
         writer.Write(Magic);
         writer.Write(role);
         writer.Write(step);
         module.save(writer);
-        ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(writer);
+        optimizer.Save(writer);
         writer.Write(rngs.Length);
         foreach (var rng in rngs)
         {
@@ -26,16 +27,18 @@ internal static class NetworkState
         }
     }
 
-    public static long Read(BinaryReader reader, string role, nn.Module module, optim.Optimizer optimizer,
+    public static long Read(BinaryReader reader, string role, nn.Module module, FlatAdam optimizer,
         params Generator[] rngs)
     {
         string magic = reader.ReadString();
+        if (magic == OlderMagic)
+            throw new InvalidDataException("worker state written by an older GanCluster (TorchSharp's Adam state, before FlatAdam): start the member afresh");
         if (magic != Magic) throw new InvalidDataException($"not a GanCluster worker state (header '{Truncate(magic)}')");
         string storedRole = reader.ReadString();
         if (storedRole != role) throw new InvalidDataException($"worker state is for the {storedRole}, not the {role}");
         long step = reader.ReadInt64();
         module.load(reader, strict: true);
-        ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(reader);
+        optimizer.Load(reader);
         int count = reader.ReadInt32();
         if (count != rngs.Length) throw new InvalidDataException($"worker state holds {count} RNG states, expected {rngs.Length}");
         foreach (var rng in rngs)
@@ -54,21 +57,11 @@ internal static class NetworkState
     /// with, so after loading another member's state (a PBT exploit) the member's own hyperparameters are applied
     /// again; for a member's own checkpoint this changes nothing.
     /// </summary>
-    public static void ApplyHyperparameters(optim.Optimizer optimizer, double learningRate, double beta1, double beta2)
-    {
-        foreach (var group in ((TorchSharp.Modules.OptimizerHelper)optimizer).ParamGroups)
-        {
-            group.LearningRate = learningRate;
-            if (group is TorchSharp.Modules.Adam.ParamGroup adam) adam.Betas = (beta1, beta2);
-        }
-    }
+    public static void ApplyHyperparameters(FlatAdam optimizer, double learningRate, double beta1, double beta2) =>
+        optimizer.SetHyperparameters(learningRate, beta1, beta2);
 
-    public static (double LearningRate, double Beta1, double Beta2) Hyperparameters(optim.Optimizer optimizer)
-    {
-        var group = ((TorchSharp.Modules.OptimizerHelper)optimizer).ParamGroups.First();
-        var (b1, b2) = group is TorchSharp.Modules.Adam.ParamGroup adam ? adam.Betas : (double.NaN, double.NaN);
-        return (group.LearningRate, b1, b2);
-    }
+    public static (double LearningRate, double Beta1, double Beta2) Hyperparameters(FlatAdam optimizer) =>
+        (optimizer.LearningRate, optimizer.Beta1, optimizer.Beta2);
 
     public static byte[] WeightBytes(nn.Module module)
     {
