@@ -15,6 +15,8 @@ namespace GanCluster.Grains.Compute;
 /// NaN input gradients from 3×3 convolutions whose channel counts are not a multiple of its block (1 → 8 and 8 → 1
 /// channels: 10–20 % of calls; a LAPGAN or DCGAN generator's image layer, a discriminator's input gradient), so
 /// convolutions use libtorch's own kernels. <c>GANCLUSTER_ONEDNN=1</c> turns oneDNN back on.</item>
+/// <item><b>Fixed malloc thresholds</b> (<see cref="NativeHeap.FixThresholds"/>), so that tensor buffers are not
+/// mmapped and faulted in afresh on every step.</item>
 /// </list>
 /// </summary>
 public static class CpuKernels
@@ -31,8 +33,9 @@ public static class CpuKernels
     private static string Configure()
     {
         string mkl = AnswerMklVendorCheck();
+        string heap = NativeHeap.FixThresholds();
         string oneDnn = SetOneDnn(Environment.GetEnvironmentVariable(OneDnnVariable) == "1");
-        return $"{mkl}; {oneDnn}";
+        return $"{mkl}; {oneDnn}; {heap}";
     }
 
     private static string AnswerMklVendorCheck()

@@ -12,6 +12,43 @@ public static class NativeHeap
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
 
+    [DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int parameter, int value);
+
+    private const int MTrimThreshold = -1, MMmapThreshold = -3;
+    public const int MmapThresholdBytes = 32 << 20, TrimThresholdBytes = 128 << 20;
+    public const string Variable = "GANCLUSTER_MALLOC";
+
+    /// <summary>
+    /// Fixes glibc malloc's mmap threshold at 32 MiB and its trim threshold at 128 MiB (the ceilings its own dynamic
+    /// scheme can reach). Left dynamic, the threshold starts at 128 KiB and rises only when a large enough mmapped block
+    /// happens to be freed, so a process's speed depended on the order of its first frees: in one run every
+    /// 256 KiB activation of the ring GAN was a fresh mmap whose pages faulted in on each step, in another none was
+    /// (the same build measured 190–340 and 430–490 steps/s; fixed, 488–490: BENCHMARKS.md). Memory that training
+    /// frees stays in malloc's heaps, and <see cref="TrimNowAndThen"/> still gives it back after checkpoints.
+    /// Skipped where the operator tuned malloc (GLIBC_TUNABLES, MALLOC_*_) or set GANCLUSTER_MALLOC=default.
+    /// Returns what it did, in words.
+    /// </summary>
+    public static string FixThresholds()
+    {
+        if (missing) return "malloc: the platform's";
+        if (Environment.GetEnvironmentVariable(Variable) == "default") return $"malloc: glibc's dynamic thresholds ({Variable}=default)";
+        if (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { Length: > 0 }
+            || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is { Length: > 0 }
+            || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is { Length: > 0 })
+            return "malloc: as the environment tunes it";
+        try
+        {
+            bool ok = Mallopt(MMmapThreshold, MmapThresholdBytes) == 1 & Mallopt(MTrimThreshold, TrimThresholdBytes) == 1;
+            return ok ? "malloc: mmap threshold 32 MiB, trim threshold 128 MiB" : "malloc: glibc refused the thresholds";
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            missing = true;
+            return "malloc: the platform's (no mallopt)";
+        }
+    }
+
     private static bool missing = !OperatingSystem.IsLinux();
     private static long lastTrim = long.MinValue;
 
