@@ -94,6 +94,20 @@ public sealed class FlatAdamTests
         Assert.NotEqual(Weights(Mlp(3)).Take(48), Weights(net).Take(48));
     }
 
+    [Fact]
+    public void Disposing_it_frees_every_tensor_it_made()
+    {
+        using var net = Mlp(6);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (var adam = new FlatAdam(net.parameters(), 1e-3, 0.5, 0.999))
+        {
+            Backward(net, 0);
+            adam.Step();
+            net.zero_grad();
+        }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
     [Theory]
     [InlineData(0.0, 0.5, 0.999)]
     [InlineData(1e-3, 1.0, 0.999)]

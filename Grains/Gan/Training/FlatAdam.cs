@@ -53,8 +53,11 @@ public sealed class FlatAdam : IDisposable
         (LearningRate, Beta1, Beta2) = (learningRate, beta1, beta2);
     }
 
-    private Tensor[] Views(Tensor flat) =>
-        [.. parameters.Select((p, i) => flat.narrow(0, offsets[i], offsets[i + 1] - offsets[i]).view(p.shape).DetachFromDisposeScope())];
+    private Tensor[] Views(Tensor flat) => [.. parameters.Select((p, i) =>
+    {
+        using var slice = flat.narrow(0, offsets[i], offsets[i + 1] - offsets[i]);
+        return slice.view(p.shape).DetachFromDisposeScope();
+    })];
 
     /// <summary>One Adam step on the parameters' current gradients; returns the 2-norm of those gradients.</summary>
     public double Step()
