@@ -180,7 +180,7 @@ internal static class PyTorchComparison
             int b_ = s.Spec.Training.BatchSize, w = s.Spec.Model.Generator.Width;
             foreach (var (m, k, n, what) in new[] { (b_, w, w, "forward [B,128]·[128,128]"), (w, b_, w, "weight grad [128,B]·[B,128]"), (s.Quick ? 1024 : 2048, s.Quick ? 1024 : 2048, s.Quick ? 1024 : 2048, "large square") })
             {
-                int reps = m * k * n > 100_000_000 ? 5 : 2000;
+                int reps = (long)m * k * n > 100_000_000 ? 5 : 2000; // long: 2048³ overflows an int (and asked for 2,000 products of 17 GFLOP)
                 var ts = new List<double>();
                 var py = new List<double>();
                 for (int r = 0; r < 3; r++)
