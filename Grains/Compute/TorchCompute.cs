@@ -31,8 +31,8 @@ public sealed class TorchCompute : IDisposable
     public TorchCompute(IOptions<ComputeOptions> options, ILogger<TorchCompute>? logger = null)
     {
         var o = options.Value;
-        Kernels = CpuKernels.EnsureConfigured();
-        if (logger is not null) Telemetry.Log.ComputeStarted(logger, o.Threads, o.IntraOpThreads, o.Device, Kernels);
+        string kernels = CpuKernels.EnsureConfigured();
+        if (logger is not null) Telemetry.Log.ComputeStarted(logger, o.Threads, o.IntraOpThreads, o.Device, kernels);
         if (o.Threads < 1) throw new ArgumentException($"Gan:Compute:Threads must be at least 1, got {o.Threads}");
         if (o.IntraOpThreads < 1) throw new ArgumentException($"Gan:Compute:IntraOpThreads must be at least 1, got {o.IntraOpThreads}");
         DefaultDevice = o.Device;
@@ -45,9 +45,6 @@ public sealed class TorchCompute : IDisposable
     }
 
     public string DefaultDevice { get; }
-
-    /// <summary>The process's CPU kernel settings (<see cref="CpuKernels"/>), for the silo's start-up log.</summary>
-    public string Kernels { get; }
 
     public int ThreadCount => threads.Length;
 

@@ -65,13 +65,13 @@ public sealed partial class DiscriminatorModel : IDisposable
         if (generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
 
         var sums = zeros(3, device: device);
-        double gradNorm = 0;
         for (int i = 0; i < steps; i++)
         {
             var fake = fakeForDiscriminator.narrow(0, i * batch, batch);
             var labels = discriminatorLabels?.narrow(0, i * batch, batch);
-            sums += DiscriminatorStepOn(fake, labels, out gradNorm) / steps;
+            sums += DiscriminatorStepOn(fake, labels) / steps;
         }
+        double gradNorm = optimizer.GradientNorm();
 
         // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
         if (!generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
@@ -81,7 +81,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     }
 
     /// <summary>One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].</summary>
-    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels, out double gradNorm)
+    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels)
     {
         int batch = (int)fake.shape[0];
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
@@ -92,7 +92,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         if (loss.HasGradientPenalty)
             dLoss = dLoss + loss.GradientPenaltyWeight * GradientPenalty(real, fake, conditional ? realLabels : null);
         dLoss.backward();
-        gradNorm = optimizer.Step();
+        optimizer.Step();
         using var _ = no_grad();
         return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);
     }
@@ -130,7 +130,7 @@ public sealed partial class DiscriminatorModel : IDisposable
             snapshot = Snapshot();
             using var detached = fake.detach();
             for (int i = 0; i < surrogateSteps; i++)
-                DiscriminatorStepOn(detached, labels, out _).Dispose();
+                DiscriminatorStepOn(detached, labels).Dispose();
         }
         try
         {
@@ -194,10 +194,11 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
         shadow?.Load(reader);
-        NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+        // The loaded state carries the hyperparameters it was saved with (a PBT donor's): this member's own apply.
+        optimizer.SetHyperparameters(spec.Optimizer.DiscriminatorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
 
-    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => NetworkState.Hyperparameters(optimizer);
+    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => (optimizer.LearningRate, optimizer.Beta1, optimizer.Beta2);
 
     public byte[] WeightBytes() => NetworkState.WeightBytes(network);
 

@@ -149,7 +149,8 @@ public sealed partial class GeneratorModel
         network.zero_grad();
         var gLoss = ShadowLoss.Generator(against.Logits(network.Generate(noise, labels), labels));
         gLoss.backward();
-        double norm = optimizer.Step();
+        optimizer.Step();
+        double norm = optimizer.GradientNorm();
         Step++;
         return (gLoss.item<float>(), norm);
     }
@@ -178,12 +179,12 @@ public sealed partial class DiscriminatorModel
         int steps = spec.Training.DStepsPerGStep;
         using var scope = NewDisposeScope();
         var sums = zeros(3, device: device);
-        double gradNorm = 0;
         for (int i = 0; i < steps; i++)
         {
             var (fake, labels) = against.Generate(spec.Training.BatchSize);
-            sums += DiscriminatorStepOn(fake, labels, out gradNorm) / steps;
+            sums += DiscriminatorStepOn(fake, labels) / steps;
         }
+        double gradNorm = optimizer.GradientNorm();
         var stats = sums.data<float>().ToArray();
         Step++;
         return (stats[0], stats[1], stats[2], gradNorm);

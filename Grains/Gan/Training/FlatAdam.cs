@@ -7,7 +7,8 @@ namespace GanCluster.Grains.Gan.Training;
 /// Adam (Kingma &amp; Ba 2015, as <c>torch.optim.Adam</c> computes it, no weight decay, no AMSGrad) over one flat buffer
 /// per network: the gradients are gathered into one tensor and the moments live in one, so a step is about twenty
 /// operators whatever the number of parameter tensors, where TorchSharp's Adam runs nine per tensor (a small GAN's
-/// step is mostly per-operator cost: BENCHMARKS.md). It also yields the gradients' 2-norm from the same buffer.
+/// step is mostly per-operator cost: BENCHMARKS.md). <see cref="GradientNorm"/> reads the gradients' 2-norm from the
+/// same buffer.
 /// Parameters without a gradient are left alone, as torch's Adam leaves them; its per-parameter step counts are kept.
 /// </summary>
 public sealed class FlatAdam : IDisposable
@@ -59,8 +60,8 @@ public sealed class FlatAdam : IDisposable
         return slice.view(p.shape).DetachFromDisposeScope();
     })];
 
-    /// <summary>One Adam step on the parameters' current gradients; returns the 2-norm of those gradients.</summary>
-    public double Step()
+    /// <summary>One Adam step on the parameters' current gradients.</summary>
+    public void Step()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -70,7 +71,6 @@ public sealed class FlatAdam : IDisposable
             if (parameters[i].grad is { } g) gradientViews[i].copy_(g);
             else { gradientViews[i].zero_(); all = false; }
         }
-        double norm = gradient.norm().item<float>();
         if (all && steps.All(s => s == steps[0]))
         {
             for (int i = 0; i < steps.Length; i++) steps[i]++;
@@ -88,7 +88,13 @@ public sealed class FlatAdam : IDisposable
                 AddUpdate(i, steps[i]);
             }
         }
-        return norm;
+    }
+
+    /// <summary>The 2-norm of the gradients the last <see cref="Step"/> took (0 before the first).</summary>
+    public double GradientNorm()
+    {
+        using var norm = gradient.norm();
+        return norm.item<float>();
     }
 
     /// <summary>m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², denominator ← √v / √(1 − β₂ᵗ) + ε.</summary>

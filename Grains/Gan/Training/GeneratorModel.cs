@@ -102,7 +102,8 @@ public sealed partial class GeneratorModel : IDisposable
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
             network.zero_grad();
             fake.backward([gradient]);
-            double norm = optimizer.Step();
+            optimizer.Step();
+            double norm = optimizer.GradientNorm();
             Step++;
             return norm;
         }
@@ -154,11 +155,12 @@ public sealed partial class GeneratorModel : IDisposable
         DropRewindState();
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
         shadow?.Load(reader);
-        NetworkState.ApplyHyperparameters(optimizer, spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
+        // The loaded state carries the hyperparameters it was saved with (a PBT donor's): this member's own apply.
+        optimizer.SetHyperparameters(spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
 
     /// <summary>The optimizer's learning rate and betas as they stand (for tests of PBT exploits).</summary>
-    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => NetworkState.Hyperparameters(optimizer);
+    internal (double LearningRate, double Beta1, double Beta2) OptimizerHyperparameters => (optimizer.LearningRate, optimizer.Beta1, optimizer.Beta2);
 
     public byte[] WeightBytes() => NetworkState.WeightBytes(network);
 

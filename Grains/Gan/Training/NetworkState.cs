@@ -52,17 +52,6 @@ internal static class NetworkState
         return step;
     }
 
-    /// <summary>
-    /// Sets learning rate and Adam betas on every parameter group. Adam's saved state carries the options it was saved
-    /// with, so after loading another member's state (a PBT exploit) the member's own hyperparameters are applied
-    /// again; for a member's own checkpoint this changes nothing.
-    /// </summary>
-    public static void ApplyHyperparameters(FlatAdam optimizer, double learningRate, double beta1, double beta2) =>
-        optimizer.SetHyperparameters(learningRate, beta1, beta2);
-
-    public static (double LearningRate, double Beta1, double Beta2) Hyperparameters(FlatAdam optimizer) =>
-        (optimizer.LearningRate, optimizer.Beta1, optimizer.Beta2);
-
     public static byte[] WeightBytes(nn.Module module)
     {
         using var stream = new MemoryStream();
