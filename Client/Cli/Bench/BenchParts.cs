@@ -437,6 +437,20 @@ internal sealed class ThreadCpu(IReadOnlyList<int> processes, IReadOnlyList<stri
     /// <summary>Voluntary context switches (a thread went to sleep: each is a later wake-up, a thread hand-off).</summary>
     public Dictionary<string, long> Waits { get; } = [];
 
+    /// <summary>CPU ms per step of the compute threads and of the rest (the three busiest others named), and sleeps per step.</summary>
+    public static string Breakdown(ThreadCpu threads, Rate rate)
+    {
+        double compute = threads.Seconds.Where(t => IsCompute(t.Key)).Sum(t => t.Value);
+        double other = threads.Seconds.Values.Sum() - compute;
+        string top = string.Join(", ", threads.Seconds.Where(t => !IsCompute(t.Key)).OrderByDescending(t => t.Value).Take(3)
+            .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value * 1000 / rate.Steps:F2}")));
+        double waits = threads.Waits.Values.Sum() / rate.Steps;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}");
+    }
+
+    private static bool IsCompute(string thread) => thread.StartsWith("torch-compute", StringComparison.Ordinal);
+
     public async Task BeginAsync()
     {
         start = Snapshot();

@@ -32,10 +32,11 @@ internal static partial class PlainOnly
     public static async Task RunMemberAsync(BenchSettings s)
     {
         await using var one = await EmbeddedSilo.StartAsync(computeThreads: 1);
+        var threads = new ThreadCpu([Environment.ProcessId], []);
         for (int r = 0; r < s.Rounds; r++)
         {
-            var rate = await Members.MeasureAsync(one.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  member, one silo: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second"));
+            var rate = await Members.MeasureAsync(one.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, threads: threads);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  member, one silo: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second; {ThreadCpu.Breakdown(threads, rate)}"));
         }
     }
 }
@@ -52,13 +53,8 @@ internal static partial class PlainOnly
         for (int r = 0; r < s.Rounds; r++)
         {
             var rate = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds, threads);
-            double compute = threads.Seconds.Where(t => t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).Sum(t => t.Value);
-            double other = threads.Seconds.Values.Sum() - compute;
-            string top = string.Join(", ", threads.Seconds.Where(t => !t.Key.StartsWith("torch-compute", StringComparison.Ordinal)).OrderByDescending(t => t.Value).Take(3)
-                .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value * 1000 / rate.Steps:F2}")));
-            double waits = threads.Waits.Values.Sum() / rate.Steps;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; CPU ms per step: compute threads {compute * 1000 / rate.Steps:F2}, other threads {other * 1000 / rate.Steps:F2} ({top}); thread sleeps per step {waits:F1}, thread-pool work items per step {threads.WorkItems / rate.Steps:F1}, allocated KiB per step {threads.AllocatedBytes / 1024 / rate.Steps:F1}"));
+                $"  member, two silos: {rate.PerSecond:F1} steps/s, {rate.PerCpuSecond:F1} steps per CPU-second of both silos; {ThreadCpu.Breakdown(threads, rate)}, thread-pool work items per step {threads.WorkItems / rate.Steps:F1}, allocated KiB per step {threads.AllocatedBytes / 1024 / rate.Steps:F1}"));
         }
     }
 }
