@@ -22,7 +22,12 @@ public sealed partial class DiscriminatorModel : IDisposable
     private readonly Device device;
     private readonly bool conditional;
 
-    public DiscriminatorModel(GanSpec spec, IRealData data, Device device)
+    private readonly HandMlp? hand;
+
+    public DiscriminatorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
+
+    /// <param name="handBackprop">false: autograd even where <see cref="HandMlp"/> applies (tests compare the two).</param>
+    internal DiscriminatorModel(GanSpec spec, IRealData data, Device device, bool handBackprop)
     {
         this.spec = spec;
         this.device = device;
@@ -34,8 +39,16 @@ public sealed partial class DiscriminatorModel : IDisposable
         dataRng = new Generator(Seeds.For(spec.Seed, "discriminator.data"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "discriminator.evaluation"), device);
         loss = new GanLoss(spec.Loss);
+        // The gradient penalty differentiates D's input gradient again: that needs autograd's graph.
+        if (network is MlpDiscriminator mlp && !loss.HasGradientPenalty) hand = HandMlp.For(mlp.Stack, optimizer, handBackprop);
         if (spec.Training.Mode == "exchange") shadow = new ShadowGenerator(spec, data, device);
     }
+
+    /// <summary>Whether D's steps and G's feedback run through <see cref="HandMlp"/> (for tests and the benchmark's header).</summary>
+    internal bool UsesHandBackprop => hand is not null;
+
+    /// <summary>The gradients of the last optimizer step, flat (for tests).</summary>
+    internal float[] LastGradients() => optimizer.GradientBuffer.data<float>().ToArray();
 
     public IRealData Data { get; }
 
@@ -85,6 +98,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         int batch = (int)fake.shape[0];
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
+        if (hand is not null) return HandDiscriminatorStep(hand, real, conditional ? realLabels : null, fake, fakeLabels, batch);
         network.zero_grad();
         var realLogits = network.Discriminate(real, conditional ? realLabels : null).Logits;
         var fakeLogits = network.Discriminate(fake, fakeLabels).Logits;
@@ -95,6 +109,47 @@ public sealed partial class DiscriminatorModel : IDisposable
         optimizer.Step();
         using var _ = no_grad();
         return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);
+    }
+
+    /// <summary>
+    /// <see cref="DiscriminatorStepOn"/> through <see cref="HandMlp"/>: one pass over real and fake rows together (D scores
+    /// each sample alone), the loss's gradient with respect to the logits from autograd on those logits only, and the
+    /// parameters' gradients by hand into the optimizer's buffer.
+    /// </summary>
+    private Tensor HandDiscriminatorStep(HandMlp mlp, Tensor real, Tensor? realLabels, Tensor fake, Tensor? fakeLabels, int batch)
+    {
+        var d = (MlpDiscriminator)network;
+        using var _ = no_grad();
+        var kept = new List<Tensor>();
+        var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
+        var (dLoss, gradient) = LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
+        mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
+        optimizer.StepOnGradientBuffer();
+        return stack([dLoss, sigmoid(logits.narrow(0, 0, batch)).mean(), sigmoid(logits.narrow(0, batch, batch)).mean()]);
+    }
+
+    /// <summary>A loss of the logits and its gradient with respect to them (autograd on this small graph only).</summary>
+    private static (Tensor Loss, Tensor Gradient) LossAndGradient(Tensor logits, Func<Tensor, Tensor> lossOf)
+    {
+        using var __ = enable_grad();
+        var leaf = logits.detach().requires_grad_(true);
+        var value = lossOf(leaf);
+        var gradient = autograd.grad([value], [leaf])[0];
+        return (value.detach(), gradient);
+    }
+
+    /// <summary>G's feedback through <see cref="HandMlp"/>: D's input gradient only, no parameter gradients.</summary>
+    private (Tensor Gradient, double Loss) HandGeneratorFeedback(HandMlp mlp, Tensor fake, Tensor? labels)
+    {
+        var d = (MlpDiscriminator)network;
+        using var _ = no_grad();
+        var kept = new List<Tensor>();
+        var logits = mlp.Forward(d.Input(fake, labels), kept).squeeze(-1);
+        var (gLoss, gradient) = LossAndGradient(logits, loss.Generator);
+        var input = mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: false, inputGradient: true)!;
+        // A conditional D's input is the sample followed by the one-hot class: G's gradient is the sample's part.
+        if (input.size(1) != fake.size(1)) input = input.narrow(1, 0, fake.size(1));
+        return (input.contiguous(), gLoss.item<float>());
     }
 
     /// <summary>
@@ -134,6 +189,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         }
         try
         {
+            if (hand is not null && !spec.Techniques.FeatureMatching) return HandGeneratorFeedback(hand, fake, labels);
             var leaf = fake.detach().requires_grad_(true);
             Tensor gLoss;
             if (spec.Techniques.FeatureMatching)
@@ -205,6 +261,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     public void Dispose()
     {
         shadow?.Dispose();
+        hand?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         dataRng.Dispose();

@@ -140,8 +140,7 @@ public sealed partial class GeneratorModel
     public (double Loss, double GradNorm) StepAgainstShadow()
     {
         var against = shadow ?? throw new InvalidOperationException("this generator was not built for training.mode exchange");
-        pendingFake?.Dispose();
-        pendingFake = null;
+        DropPendingBatch();
         using var scope = NewDisposeScope();
         int batch = spec.Training.BatchSize;
         var noise = Noise(batch, noiseRng);

@@ -65,13 +65,43 @@ public sealed class FlatAdam : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        bool all = true;
+        var has = new bool[parameters.Length];
         for (int i = 0; i < parameters.Length; i++)
         {
-            if (parameters[i].grad is { } g) gradientViews[i].copy_(g);
-            else { gradientViews[i].zero_(); all = false; }
+            if (parameters[i].grad is { } g) { gradientViews[i].copy_(g); has[i] = true; }
+            else gradientViews[i].zero_();
         }
-        if (all && steps.All(s => s == steps[0]))
+        Apply(has);
+    }
+
+    /// <summary>
+    /// The view of the gradient buffer that belongs to <paramref name="parameter"/> (one of this optimizer's), for a
+    /// backward pass that writes its gradients there directly (<see cref="HandMlp"/>) and then calls
+    /// <see cref="StepOnGradientBuffer"/>. The optimizer owns the view.
+    /// </summary>
+    internal Tensor GradientBufferFor(Tensor parameter)
+    {
+        for (int i = 0; i < parameters.Length; i++)
+            if (ReferenceEquals(parameters[i], parameter)) return gradientViews[i];
+        throw new ArgumentException("not a parameter of this optimizer", nameof(parameter));
+    }
+
+    /// <summary>The gradients the last step took, flat (for tests).</summary>
+    internal Tensor GradientBuffer => gradient;
+
+    /// <summary>One Adam step on the gradients already in the buffer (every parameter's), not on the parameters' .grad.</summary>
+    internal void StepOnGradientBuffer()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var has = new bool[parameters.Length];
+        Array.Fill(has, true);
+        Apply(has);
+    }
+
+    private void Apply(bool[] has)
+    {
+        if (has.All(h => h) && steps.All(s => s == steps[0]))
         {
             for (int i = 0; i < steps.Length; i++) steps[i]++;
             Update(expAvg, expAvgSq, denominator, gradient, steps[0]);
@@ -82,7 +112,7 @@ public sealed class FlatAdam : IDisposable
             // A parameter without a gradient (or step counts that differ since one): step the others one by one.
             for (int i = 0; i < parameters.Length; i++)
             {
-                if (parameters[i].grad is null) continue;
+                if (!has[i]) continue;
                 steps[i]++;
                 Update(expAvgViews[i], expAvgSqViews[i], denominatorViews[i], gradientViews[i], steps[i]);
                 AddUpdate(i, steps[i]);

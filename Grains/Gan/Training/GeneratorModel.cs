@@ -35,8 +35,14 @@ public sealed partial class GeneratorModel : IDisposable
     // The noise RNG's state before the pending batch was drawn: a batch not yet consumed by ApplyGradient does not
     // count as drawn, so sampling again or saving rewinds to here (a worker may sample the next step ahead of time).
     private Tensor? noiseStateBeforePending;
+    private readonly HandMlp? hand;
+    // With hand-written passes: the kept batch's layer inputs (what its backward needs) in place of an autograd graph.
+    private List<Tensor>? pendingInputs;
 
-    public GeneratorModel(GanSpec spec, IRealData data, Device device)
+    public GeneratorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
+
+    /// <param name="handBackprop">false: autograd even where <see cref="HandMlp"/> applies (tests compare the two).</param>
+    internal GeneratorModel(GanSpec spec, IRealData data, Device device, bool handBackprop)
     {
         this.spec = spec;
         this.device = device;
@@ -46,8 +52,15 @@ public sealed partial class GeneratorModel : IDisposable
         optimizer = new FlatAdam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
+        if (network is MlpGenerator mlp) hand = HandMlp.For(mlp.Stack, optimizer, handBackprop);
         if (spec.Training.Mode == "exchange") shadow = new ShadowDiscriminator(spec, data, device);
     }
+
+    /// <summary>Whether the sampled batch's forward and G's backward run through <see cref="HandMlp"/>.</summary>
+    internal bool UsesHandBackprop => hand is not null;
+
+    /// <summary>The gradients of the last optimizer step, flat (for tests).</summary>
+    internal float[] LastGradients() => optimizer.GradientBuffer.data<float>().ToArray();
 
     /// <summary>G steps taken so far.</summary>
     public long Step { get; private set; }
@@ -73,19 +86,31 @@ public sealed partial class GeneratorModel : IDisposable
     public GeneratedBatch Sample(int discriminatorSteps)
     {
         int batch = spec.Training.BatchSize;
-        pendingFake?.Dispose();
-        pendingFake = null;
+        DropPendingBatch();
         if (noiseStateBeforePending is null) noiseStateBeforePending = noiseRng.get_state().DetachFromDisposeScope();
         else noiseRng.set_state(noiseStateBeforePending);
         using var scope = NewDisposeScope();
         Tensor forD;
         var noiseD = Noise(discriminatorSteps * batch, noiseRng);
         var labelsD = Labels(discriminatorSteps * batch, noiseRng);
+        var mlp = network as MlpGenerator;
         using (no_grad())
-            forD = network.Generate(noiseD, labelsD);
+            forD = hand is null ? network.Generate(noiseD, labelsD) : hand.Forward(mlp!.Input(noiseD, labelsD), null);
         var noiseG = Noise(batch, noiseRng);
         var labelsG = Labels(batch, noiseRng);
-        var fake = network.Generate(noiseG, labelsG);
+        Tensor fake;
+        if (hand is null)
+        {
+            fake = network.Generate(noiseG, labelsG);
+        }
+        else
+        {
+            using var _ = no_grad();
+            var kept = new List<Tensor>();
+            fake = hand.Forward(mlp!.Input(noiseG, labelsG), kept);
+            // Kept past this scope: aliases, so that the noise and labels returned below stay the caller's to dispose.
+            pendingInputs = [.. kept.Select(t => t.alias().DetachFromDisposeScope())];
+        }
         pendingFake = fake.DetachFromDisposeScope();
         return new GeneratedBatch(forD.MoveToOuterDisposeScope(), labelsD?.MoveToOuterDisposeScope(),
             fake.detach().MoveToOuterDisposeScope(), labelsG?.MoveToOuterDisposeScope());
@@ -100,19 +125,36 @@ public sealed partial class GeneratorModel : IDisposable
         {
             if (!gradient.shape.SequenceEqual(fake.shape))
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
-            network.zero_grad();
-            fake.backward([gradient]);
-            optimizer.Step();
+            if (hand is not null)
+            {
+                using (no_grad())
+                    hand.Backward(pendingInputs!, gradient, parameterGradients: true, inputGradient: false);
+                optimizer.StepOnGradientBuffer();
+            }
+            else
+            {
+                network.zero_grad();
+                fake.backward([gradient]);
+                optimizer.Step();
+            }
             double norm = optimizer.GradientNorm();
             Step++;
             return norm;
         }
         finally
         {
-            fake.Dispose();
-            pendingFake = null;
+            DropPendingBatch();
             DropRewindState();
         }
+    }
+
+    private void DropPendingBatch()
+    {
+        pendingFake?.Dispose();
+        pendingFake = null;
+        if (pendingInputs is not null)
+            foreach (var t in pendingInputs) t.Dispose();
+        pendingInputs = null;
     }
 
     private void DropRewindState()
@@ -150,8 +192,7 @@ public sealed partial class GeneratorModel : IDisposable
 
     public void Load(BinaryReader reader)
     {
-        pendingFake?.Dispose();
-        pendingFake = null;
+        DropPendingBatch();
         DropRewindState();
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
         shadow?.Load(reader);
@@ -166,7 +207,8 @@ public sealed partial class GeneratorModel : IDisposable
 
     public void Dispose()
     {
-        pendingFake?.Dispose();
+        DropPendingBatch();
+        hand?.Dispose();
         shadow?.Dispose();
         DropRewindState();
         optimizer.Dispose();

@@ -1,0 +1,113 @@
+using GanCluster.Contracts.Specs;
+using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Gan.Training;
+using GanCluster.Tests.Support;
+using static TorchSharp.torch;
+
+namespace GanCluster.Tests.Gan;
+
+/// <summary>The hand-written MLP passes against autograd, from the same weights and the same batches.</summary>
+public sealed class HandMlpTests
+{
+    public static TheoryData<string, string, string, bool, int> Cases => new()
+    {
+        // activation, loss kind, generator loss, conditional, k
+        { "relu", "standard", "non_saturating", false, 1 },
+        { "relu", "standard", "minimax", true, 2 },
+        { "leaky_relu", "hinge", "non_saturating", false, 1 },
+        { "tanh", "least_squares", "non_saturating", true, 1 },
+        { "leaky_relu", "wasserstein_gp", "non_saturating", false, 1 }, // gradient penalty 0: a plain critic
+    };
+
+    private static GanSpec Spec(string activation, string kind, string generatorLoss, bool conditional, int k, string order = "d_first")
+    {
+        var spec = TestSpecs.SmallRing();
+        return spec with
+        {
+            Model = spec.Model with
+            {
+                Generator = spec.Model.Generator with { Activation = activation },
+                Discriminator = spec.Model.Discriminator with { Activation = activation },
+            },
+            Loss = spec.Loss with { Kind = kind, Generator = generatorLoss, GradientPenalty = 0, RealSmoothing = 0.1, FakeSmoothing = 0.05 },
+            Techniques = spec.Techniques with { Conditional = conditional },
+            Training = spec.Training with { DStepsPerGStep = k, Order = order },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void The_discriminator_step_and_the_feedback_match_autograd(string activation, string kind, string generatorLoss, bool conditional, int k)
+    {
+        // g_first: the feedback is taken before D's update, so both take it under the same weights.
+        var spec = Spec(activation, kind, generatorLoss, conditional, k, order: "g_first");
+        var data = RealData.FromSpec(spec.Data);
+        using var g = new GeneratorModel(spec, data, CPU, handBackprop: false);
+        using var byHand = new DiscriminatorModel(spec, data, CPU, handBackprop: true);
+        using var byAutograd = new DiscriminatorModel(spec, data, CPU, handBackprop: false);
+        Assert.True(byHand.UsesHandBackprop);
+        Assert.False(byAutograd.UsesHandBackprop);
+        for (int step = 0; step < 3; step++)
+        {
+            using var scope = NewDisposeScope();
+            using var batch = g.Sample(k);
+            var a = byHand.Train(batch.ForDiscriminator, batch.DiscriminatorLabels, batch.ForGenerator, batch.GeneratorLabels);
+            var b = byAutograd.Train(batch.ForDiscriminator, batch.DiscriminatorLabels, batch.ForGenerator, batch.GeneratorLabels);
+            Close(b.GeneratorGradient.data<float>().ToArray(), a.GeneratorGradient.data<float>().ToArray(), $"feedback, step {step}");
+            Close(byAutograd.LastGradients(), byHand.LastGradients(), $"D's gradients, step {step}");
+            Assert.Equal(b.DLoss, a.DLoss, 1e-4 + 1e-3 * Math.Abs(b.DLoss));
+            Assert.Equal(b.GLoss, a.GLoss, 1e-4 + 1e-3 * Math.Abs(b.GLoss));
+            Assert.Equal(b.MeanDReal, a.MeanDReal, 1e-4 + 1e-3 * Math.Abs(b.MeanDReal));
+            Assert.Equal(b.MeanDFake, a.MeanDFake, 1e-4 + 1e-3 * Math.Abs(b.MeanDFake));
+            Assert.Equal(b.GradNorm, a.GradNorm, 1e-4 + 1e-3 * Math.Abs(b.GradNorm));
+            g.ApplyGradient(b.GeneratorGradient);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void The_generator_batch_and_step_match_autograd(string activation, string kind, string generatorLoss, bool conditional, int k)
+    {
+        var spec = Spec(activation, kind, generatorLoss, conditional, k);
+        var data = RealData.FromSpec(spec.Data);
+        using var byHand = new GeneratorModel(spec, data, CPU, handBackprop: true);
+        using var byAutograd = new GeneratorModel(spec, data, CPU, handBackprop: false);
+        Assert.True(byHand.UsesHandBackprop);
+        using var gradients = new Generator(3);
+        for (int step = 0; step < 3; step++)
+        {
+            using var scope = NewDisposeScope();
+            using var a = byHand.Sample(k);
+            using var b = byAutograd.Sample(k);
+            Close(b.ForDiscriminator.data<float>().ToArray(), a.ForDiscriminator.data<float>().ToArray(), $"D's fakes, step {step}");
+            Close(b.ForGenerator.data<float>().ToArray(), a.ForGenerator.data<float>().ToArray(), $"G's batch, step {step}");
+            var gradient = randn(a.ForGenerator.shape, generator: gradients) / 100;
+            double normA = byHand.ApplyGradient(gradient), normB = byAutograd.ApplyGradient(gradient);
+            Close(byAutograd.LastGradients(), byHand.LastGradients(), $"G's gradients, step {step}");
+            Assert.Equal(normB, normA, 1e-4 + 1e-3 * Math.Abs(normB));
+        }
+    }
+
+    [Fact]
+    public void Networks_that_need_autograd_keep_it()
+    {
+        var ring = TestSpecs.SmallRing();
+        var data = RealData.FromSpec(ring.Data);
+        var penalty = ring with { Loss = ring.Loss with { Kind = "wasserstein_gp", GradientPenalty = 10 } };
+        var minibatch = ring with { Techniques = ring.Techniques with { MinibatchDiscrimination = new MinibatchDiscriminationSpec { Kernels = 4 } } };
+        using (var d = new DiscriminatorModel(penalty, data, CPU)) Assert.False(d.UsesHandBackprop);
+        using (var d = new DiscriminatorModel(minibatch, data, CPU)) Assert.False(d.UsesHandBackprop);
+        using (var d = new DiscriminatorModel(ring, data, CPU)) Assert.True(d.UsesHandBackprop);
+        using (var g = new GeneratorModel(ring, data, CPU)) Assert.True(g.UsesHandBackprop);
+    }
+
+    /// <summary>Equal within float rounding: |a − b| ≤ 1e-5 + 1e-3·|b| element by element.</summary>
+    private static void Close(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.Contains(expected, v => v != 0); // a vacuous comparison of zeros would prove nothing
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 + 1e-3 * Math.Abs(expected[i]),
+                $"{what}: element {i} is {actual[i]} by hand and {expected[i]} by autograd");
+    }
+}
