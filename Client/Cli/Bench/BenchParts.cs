@@ -14,7 +14,7 @@ namespace GanCluster.Client.Cli.Bench;
 /// <summary>The plain loop kept alive on one dedicated compute thread (one intra-op thread), timed in windows.</summary>
 internal sealed class PlainRunner : IAsyncDisposable
 {
-    private readonly TorchCompute thread = new(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1 }));
+    private readonly TorchCompute thread = new(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1, RunInline = false }));
     private ReferenceLoop? loop;
 
     public Task StartAsync(GanSpec spec, int warmup) => thread.RunAsync(() =>

@@ -219,6 +219,9 @@ internal static class Roofline
         Console.WriteLine(string.Create(c, $"  matmul peak, torch.mm {n}×{n} at one thread: {peak:F1} GFLOP per CPU-second (best of {peaks.Count}; median {Stats.Median(peaks):F1})"));
         Console.WriteLine(string.Create(c, $"  the model's shape, {s.Spec.Training.BatchSize}×{s.Spec.Model.Generator.Width} · {s.Spec.Model.Generator.Width}×{s.Spec.Model.Generator.Width}: {Stats.Range(small)} GFLOP per CPU-second"));
         Console.WriteLine(string.Create(c, $"  matmul-bound limit: {peak * 1e9 / flops:F0} steps per CPU-second; plain loop {cpuRate:F0} per CPU-second ({wallRate:F0} per wall second) = {achieved:F1} GFLOP/s = {achieved / peak:F3} of the peak  (target ≥ 0.6)"));
+        // This machine's speed drifts between seconds: each round's loop against the peak measured just before it.
+        var paired = rates.Zip(peaks, (rate, p) => rate.PerCpuSecond * flops / 1e9 / p).ToArray();
+        Console.WriteLine(string.Create(c, $"  each round's loop against the peak measured just before it: {Stats.Range(paired, "F3")} of the peak  (target ≥ 0.6)"));
         if (results.PyTorchStepsPerCpuSecond is { } py)
             Console.WriteLine(string.Create(c, $"  PyTorch (from benchmark 2, same FLOPs): {py:F0} steps per CPU-second = {py * flops / 1e9 / peak:F3} of this peak"));
         var (bytes, gen0) = await plain.AllocationAsync(s.Window);

@@ -21,7 +21,7 @@ internal static class PackedMembers
     {
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine("7. packed members: K members one after another (K plain loops) against one packed network of K members, one thread, member-steps per CPU-second");
-        using var thread = new TorchCompute(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1 }));
+        using var thread = new TorchCompute(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1, RunInline = false }));
         double peak = await thread.RunAsync(() => Roofline.MatmulGflops(1024, 1024, 1024, 10));
         Console.WriteLine(string.Create(c, $"  one-thread torch.mm 1024² {peak:F1} GFLOP per CPU-second"));
         // The spec's batch, and a small batch where per-operator costs weigh more.

@@ -23,6 +23,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     private readonly bool conditional;
 
     private readonly HandMlp? hand;
+    private Tensor? targets;
 
     public DiscriminatorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
 
@@ -122,10 +123,30 @@ public sealed partial class DiscriminatorModel : IDisposable
         using var _ = no_grad();
         var kept = new List<Tensor>();
         var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
+        if (loss.HasClosedForm)
+        {
+            // The standard loss in closed form, σ(logits) shared by its gradient and the statistics.
+            var probabilities = sigmoid(logits);
+            var (value, gradientOf) = GanLoss.StandardDiscriminator(logits, probabilities, Targets(batch), batch);
+            mlp.Backward(kept, gradientOf.unsqueeze(-1), parameterGradients: true, inputGradient: false);
+            optimizer.StepOnGradientBuffer();
+            return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
+        }
         var (dLoss, gradient) = LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
         mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
         optimizer.StepOnGradientBuffer();
         return stack([dLoss, sigmoid(logits.narrow(0, 0, batch)).mean(), sigmoid(logits.narrow(0, batch, batch)).mean()]);
+    }
+
+    /// <summary>The standard loss's labels of one pass over real and fake rows, made once per batch size.</summary>
+    private Tensor Targets(int batch)
+    {
+        if (targets is null || targets.size(0) != 2L * batch)
+        {
+            targets?.Dispose();
+            targets = loss.DiscriminatorTargets(batch, device).DetachFromDisposeScope();
+        }
+        return targets;
     }
 
     /// <summary>A loss of the logits and its gradient with respect to them (autograd on this small graph only).</summary>
@@ -145,7 +166,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         using var _ = no_grad();
         var kept = new List<Tensor>();
         var logits = mlp.Forward(d.Input(fake, labels), kept).squeeze(-1);
-        var (gLoss, gradient) = LossAndGradient(logits, loss.Generator);
+        var (gLoss, gradient) = loss.HasClosedForm ? loss.StandardGenerator(logits, sigmoid(logits)) : LossAndGradient(logits, loss.Generator);
         var input = mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: false, inputGradient: true)!;
         // A conditional D's input is the sample followed by the one-hot class: G's gradient is the sample's part.
         if (input.size(1) != fake.size(1)) input = input.narrow(1, 0, fake.size(1));
@@ -262,6 +283,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         shadow?.Dispose();
         hand?.Dispose();
+        targets?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         dataRng.Dispose();

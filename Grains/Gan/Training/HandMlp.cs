@@ -69,7 +69,8 @@ internal sealed class HandMlp : IDisposable
     /// Back-propagates <paramref name="gradient"/> (dL/d output, [rows, outputs]) through the layers whose inputs
     /// <see cref="Forward"/> kept. With <paramref name="parameterGradients"/> every weight's and bias's gradient is
     /// written (not added) into the optimizer's buffer; returns dL/d input when <paramref name="inputGradient"/>.
-    /// Call under no_grad.
+    /// It uses up <paramref name="kept"/>: the hidden activations are overwritten with their derivatives (the first
+    /// entry, the network's input, is left alone). Call under no_grad, once per forward.
     /// </summary>
     public Tensor? Backward(IReadOnlyList<Tensor> kept, Tensor gradient, bool parameterGradients, bool inputGradient)
     {
@@ -85,7 +86,8 @@ internal sealed class HandMlp : IDisposable
             }
             if (i == 0 && !inputGradient) return null;
             g = g.mm(layers[i].weight!);
-            // kept[i] is the activation's output of layer i − 1: its derivative is a function of that output.
+            // kept[i] is the activation's output of layer i − 1 (its derivative is a function of that output), needed
+            // no more once layer i's weight gradient is taken: the derivative is computed in its place.
             if (i > 0) g = ActivationBackward(g, kept[i]);
         }
         return g;
@@ -101,30 +103,23 @@ internal sealed class HandMlp : IDisposable
         }
     }
 
-    /// <summary>dL/d pre-activation from dL/d output <paramref name="g"/> (a fresh tensor, changed in place) and the output <paramref name="a"/>.</summary>
+    /// <summary>
+    /// dL/d pre-activation from dL/d output <paramref name="g"/> (a fresh tensor) and the output <paramref name="a"/>,
+    /// both changed in place (a becomes the activation's derivative): two or three passes, no allocation.
+    /// </summary>
     private Tensor ActivationBackward(Tensor g, Tensor a)
     {
         switch (activation)
         {
             case Activation.Relu:
-            {
                 // relu's output is 0 or positive: its sign is the derivative torch uses (1 where output > 0).
-                using var mask = a.sign();
-                return g.mul_(mask);
-            }
+                return g.mul_(a.sign_());
             case Activation.LeakyRelu:
-            {
-                // torch: grad where output > 0, else grad · slope.
-                using var positive = a.gt(0);
-                using var scaled = g.mul(0.2);
-                return where(positive, g, scaled);
-            }
+                // torch: 1 where the output is > 0, the slope elsewhere: max(sign, 0) · (1 − 0.2) + 0.2.
+                return g.mul_(a.sign_().clamp_min_(0).mul_(0.8).add_(0.2));
             default:
-            {
                 // tanh' = 1 − tanh².
-                using var derivative = a.square().neg_().add_(1);
-                return g.mul_(derivative);
-            }
+                return g.mul_(a.mul_(a).neg_().add_(1));
         }
     }
 
