@@ -8,7 +8,9 @@ namespace GanCluster.Grains.Gan.Training;
 /// per network: the gradients are gathered into one tensor and the moments live in one, so a step is about twenty
 /// operators whatever the number of parameter tensors, where TorchSharp's Adam runs nine per tensor (a small GAN's
 /// step is mostly per-operator cost: BENCHMARKS.md). <see cref="GradientNorm"/> reads the gradients' 2-norm from the
-/// same buffer.
+/// same buffer. The parameters themselves are moved into one flat tensor too (each becomes a view of it, in place:
+/// the module's references stay valid), so that the update is one operator; build the optimizer after the network
+/// is on its device, and load weights in place (as <c>Module.load</c> does).
 /// Parameters without a gradient are left alone, as torch's Adam leaves them; its per-parameter step counts are kept.
 /// </summary>
 public sealed class FlatAdam : IDisposable
@@ -17,7 +19,9 @@ public sealed class FlatAdam : IDisposable
     private const double Epsilon = 1e-8;
     private readonly Tensor[] parameters;
     private readonly long[] offsets;
-    private readonly Tensor gradient, expAvg, expAvgSq, denominator;
+    private readonly Tensor values, gradient, expAvg, expAvgSq, denominator;
+    private Scalar? beta1, oneMinusBeta1, beta2, oneMinusBeta2;
+    private readonly Scalar epsilon = Epsilon;
     private readonly Tensor[] gradientViews, expAvgViews, expAvgSqViews, denominatorViews;
     private readonly long[] steps;
 
@@ -31,6 +35,17 @@ public sealed class FlatAdam : IDisposable
         var dtype = this.parameters[0].dtype;
         if (this.parameters.Any(p => p.device_type != device.type || p.dtype != dtype))
             throw new ArgumentException("FlatAdam needs every parameter on one device with one dtype");
+        values = zeros(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
+        using (no_grad())
+        {
+            for (int i = 0; i < this.parameters.Length; i++)
+            {
+                using var slice = values.narrow(0, offsets[i], offsets[i + 1] - offsets[i]);
+                using var view = slice.view(this.parameters[i].shape);
+                view.copy_(this.parameters[i]);
+                this.parameters[i].set_(view);
+            }
+        }
         gradient = zeros(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
         expAvg = zeros(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
         expAvgSq = zeros(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
@@ -52,6 +67,8 @@ public sealed class FlatAdam : IDisposable
         if (!(learningRate > 0) || !(beta1 is >= 0 and < 1) || !(beta2 is >= 0 and < 1))
             throw new ArgumentException($"Adam needs lr > 0 and betas in [0, 1), got lr {learningRate}, betas ({beta1}, {beta2})");
         (LearningRate, Beta1, Beta2) = (learningRate, beta1, beta2);
+        foreach (var old in new[] { this.beta1, oneMinusBeta1, this.beta2, oneMinusBeta2 }) old?.Dispose();
+        (this.beta1, oneMinusBeta1, this.beta2, oneMinusBeta2) = (beta1, 1 - beta1, beta2, 1 - beta2);
     }
 
     private Tensor[] Views(Tensor flat) => [.. parameters.Select((p, i) =>
@@ -105,7 +122,8 @@ public sealed class FlatAdam : IDisposable
         {
             for (int i = 0; i < steps.Length; i++) steps[i]++;
             Update(expAvg, expAvgSq, denominator, gradient, steps[0]);
-            for (int i = 0; i < parameters.Length; i++) AddUpdate(i, steps[0]);
+            using Scalar stepSize = StepSize(steps[0]);
+            values.addcdiv_(expAvg, denominator, value: stepSize);
         }
         else
         {
@@ -130,17 +148,18 @@ public sealed class FlatAdam : IDisposable
     /// <summary>m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², denominator ← √v / √(1 − β₂ᵗ) + ε.</summary>
     private void Update(Tensor m, Tensor v, Tensor denom, Tensor g, long t)
     {
-        using Scalar beta1 = Beta1, oneMinusBeta1 = 1 - Beta1, beta2 = Beta2, oneMinusBeta2 = 1 - Beta2;
-        using Scalar sqrtBias2 = Math.Sqrt(1 - Math.Pow(Beta2, t)), epsilon = Epsilon;
-        m.mul_(beta1).add_(g, alpha: oneMinusBeta1);
-        v.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+        using Scalar sqrtBias2 = Math.Sqrt(1 - Math.Pow(Beta2, t));
+        m.mul_(beta1!).add_(g, alpha: oneMinusBeta1!);
+        v.mul_(beta2!).addcmul_(g, g, value: oneMinusBeta2!);
         denom.copy_(v).sqrt_().div_(sqrtBias2).add_(epsilon);
     }
 
-    /// <summary>θ ← θ − lr / (1 − β₁ᵗ) · m / denominator.</summary>
+    /// <summary>θ ← θ − lr / (1 − β₁ᵗ) · m / denominator, the factor of the division.</summary>
+    private double StepSize(long t) => -(LearningRate / (1 - Math.Pow(Beta1, t)));
+
     private void AddUpdate(int i, long t)
     {
-        using Scalar stepSize = -(LearningRate / (1 - Math.Pow(Beta1, t)));
+        using Scalar stepSize = StepSize(t);
         parameters[i].addcdiv_(expAvgViews[i], denominatorViews[i], value: stepSize);
     }
 
@@ -195,6 +214,9 @@ public sealed class FlatAdam : IDisposable
     public void Dispose()
     {
         foreach (var t in gradientViews.Concat(expAvgViews).Concat(expAvgSqViews).Concat(denominatorViews)) t.Dispose();
+        foreach (var scalar in new[] { beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon }) scalar?.Dispose();
+        // The parameters keep the flat storage alive for as long as the network lives.
+        values.Dispose();
         gradient.Dispose();
         expAvg.Dispose();
         expAvgSq.Dispose();
