@@ -154,14 +154,19 @@ internal sealed class EmbeddedSilo : IAsyncDisposable
     public ClusterConnection Connection { get; private set; } = null!;
     public string DataDirectory => data.Path;
 
-    public static async Task<EmbeddedSilo> StartAsync(int computeThreads)
+    /// <param name="runInline">false: every piece of work on the compute threads (Gan:Compute:RunInline), as the memory
+    /// benchmark needs for its per-thread tensor count; null: the silo's default.</param>
+    public static async Task<EmbeddedSilo> StartAsync(int computeThreads, bool? runInline = null)
     {
         var silo = new EmbeddedSilo();
-        silo.Connection = await ClusterConnection.StartEmbeddedAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Gan:DataDirectory"] = silo.data.Path,
             ["Gan:Compute:Threads"] = computeThreads.ToString(CultureInfo.InvariantCulture),
-        }).Build(), Path.Combine(silo.data.Path, "silo.log"), CancellationToken.None);
+        };
+        if (runInline is { } inline) settings["Gan:Compute:RunInline"] = inline ? "true" : "false";
+        silo.Connection = await ClusterConnection.StartEmbeddedAsync(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
+            Path.Combine(silo.data.Path, "silo.log"), CancellationToken.None);
         return silo;
     }
 

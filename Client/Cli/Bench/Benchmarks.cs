@@ -395,9 +395,9 @@ internal static class MemoryGrowth
     {
         var c = CultureInfo.InvariantCulture;
         long steps = s.MemorySteps;
-        Console.WriteLine($"6. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread");
+        Console.WriteLine($"6. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread (all work on it: Gan:Compute:RunInline off, since TorchSharp counts tensors per thread)");
         Console.WriteLine($"  ({ProcessMemory.Legend})");
-        await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1);
+        await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1, runInline: false);
         var compute = silo.Connection.Services.GetRequiredService<TorchCompute>();
         var client = silo.Connection.Client;
 
