@@ -93,7 +93,7 @@ public class ExchangeModeTests(ClusterFixture fixture)
         // Exchanges every 30 steps; a round of the schedule ends at most 20 steps on, and a pause takes effect between
         // rounds: pause until the member stands between two exchanges (after the first), so that the shadows and the
         // discriminator's noise stream must travel in the pause checkpoint for the run to end the same.
-        var spec = Exchange(TestSpecs.SmallRing(steps: 400) with { Checkpoint = new() { Every = 40, Keep = 10 } }, every: 30);
+        var spec = Exchange(TestSpecs.SmallRing(steps: 4000) with { Checkpoint = new() { Every = 400, Keep = 10 } }, every: 30);
 
         var straight = Member("exchange-straight");
         await straight.StartAsync(spec);
@@ -112,7 +112,7 @@ public class ExchangeModeTests(ClusterFixture fixture)
         }
         Assert.Equal(MemberState.Paused, paused.State);
         Assert.NotEqual(0, paused.Step % 30);
-        Assert.True(paused.Step > 30 && paused.Step < 400, $"paused at {paused.Step}");
+        Assert.True(paused.Step > 30 && paused.Step < 4000, $"paused at {paused.Step}");
 
         await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         await Task.Delay(500);
@@ -121,11 +121,11 @@ public class ExchangeModeTests(ClusterFixture fixture)
         await interrupted.ResumeAsync();
         var done = await FinishedAsync(interrupted);
         Assert.Equal(MemberState.Completed, done.State);
-        Assert.Equal(400, done.Step);
+        Assert.Equal(4000, done.Step);
 
         var a = (await CheckpointsOf("exchange-straight"))[0];
         var b = (await CheckpointsOf("exchange-interrupted"))[0];
-        Assert.Equal(400, b.Step);
+        Assert.Equal(4000, b.Step);
         Assert.Equal(a.Generator.Sha256, b.Generator.Sha256);
         Assert.Equal(a.Discriminator.Sha256, b.Discriminator.Sha256);
         Assert.Equal((await straight.GetReportAsync()).Curve, (await interrupted.GetReportAsync()).Curve);

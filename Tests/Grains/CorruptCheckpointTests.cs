@@ -15,13 +15,14 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
     public async Task A_member_whose_newest_checkpoint_is_corrupt_resumes_from_the_previous_one_and_ends_with_the_same_weights()
     {
         const string id = "corrupt-newest";
-        var spec = TestSpecs.SmallRing(steps: 400) with { Checkpoint = new() { Every = 100, Keep = 10 } };
+        // Long enough that the pause lands between the last two checkpoints however fast the machine trains.
+        var spec = TestSpecs.SmallRing(steps: 4000) with { Checkpoint = new() { Every = 1000, Keep = 10 } };
         var member = fixture.Client.GetGrain<ICoordinatorGrain>(id);
         await member.StartAsync(spec);
-        await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 250 || s.State.IsFinished(), Timeout, "step 250");
+        await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.Step >= 2500 || s.State.IsFinished(), Timeout, "step 2500");
         var paused = await member.PauseAsync();
         Assert.Equal(MemberState.Paused, paused.State);
-        Assert.True(paused.Step > 200 && paused.Step < 400, $"paused at {paused.Step}");
+        Assert.True(paused.Step > 2000 && paused.Step < 4000, $"paused at {paused.Step}");
 
         var store = new FileCheckpointStore(fixture.DataDirectory);
         var newest = (await store.ListManifestsAsync(id))[0];
@@ -36,16 +37,16 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         await member.ResumeAsync();
         var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
         Assert.Equal(MemberState.Completed, done.State);
-        Assert.Equal(400, done.Step);
+        Assert.Equal(4000, done.Step);
 
         string log = fixture.LogTail(4000).Replace("\"", "", StringComparison.Ordinal);
         Assert.Contains($"Member {id}: checkpoint at step {paused.Step} is unusable", log);
         Assert.Contains("fails its SHA-256 check (corrupt)", log);
-        // Replayed from step 200, deterministically: the end is where an uninterrupted run ends.
+        // Replayed from step 2000, deterministically: the end is where an uninterrupted run ends.
         using var reference = new ReferenceLoop(spec);
-        reference.Run(400);
+        reference.Run(4000);
         var final = (await store.ListManifestsAsync(id))[0];
-        Assert.Equal(400, final.Step);
+        Assert.Equal(4000, final.Step);
         using var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
