@@ -41,6 +41,9 @@ public sealed class TorchCompute : IDisposable
     private int running;
     private int sleeping;
     private bool completed, disposed;
+    // Thread-pool threads that inline work of all compute pools of this process may occupy at once.
+    private static int InlineSlotsInProcess;
+    private readonly int inlineSlots;
     // The intra-op thread count this OS thread was given (libtorch keeps it per thread); 0 before the first work here.
     [ThreadStatic] private static int configuredIntraOpThreads;
 
@@ -57,9 +60,12 @@ public sealed class TorchCompute : IDisposable
         if (runInline)
         {
             // Inline work occupies up to Threads thread-pool threads for its duration (a DCGAN step: tens of ms):
-            // the pool keeps that many more ready at once, so that Orleans' own turns never wait for the pool to grow.
+            // the pool keeps that many more ready at once, for every compute pool in the process (tests host several
+            // silos in one), so that Orleans' own turns and everything else never wait for the pool to grow.
+            inlineSlots = o.Threads;
+            int slots = Interlocked.Add(ref InlineSlotsInProcess, inlineSlots);
             ThreadPool.GetMinThreads(out int workers, out int ports);
-            ThreadPool.SetMinThreads(Math.Max(workers, Environment.ProcessorCount + o.Threads), ports);
+            ThreadPool.SetMinThreads(Math.Max(workers, Environment.ProcessorCount + slots), ports);
         }
         threads = new Thread[o.Threads];
         for (int i = 0; i < threads.Length; i++)
@@ -185,5 +191,6 @@ public sealed class TorchCompute : IDisposable
         // Work already queued still runs (its callers await it); then the threads end.
         foreach (var t in threads) t.Join(TimeSpan.FromSeconds(5));
         lock (queue) disposed = true;
+        Interlocked.Add(ref InlineSlotsInProcess, -inlineSlots);
     }
 }

@@ -168,7 +168,8 @@ public class MemberTrainingTests(ClusterFixture fixture)
         var observer = fixture.Client.CreateObjectReference<IMemberObserver>(view);
         var member = Member("observed");
         await member.SubscribeAsync(observer);
-        await member.StartAsync(TestSpecs.SmallRing(steps: 300));
+        // Progress is published every 250 ms: enough steps for several publications however fast members train.
+        await member.StartAsync(TestSpecs.SmallRing(steps: 5000) with { Checkpoint = new() { Every = 5000 }, Evaluation = new() { Every = 5000, Samples = 500, MinSamplesPerMode = 10 } });
         var last = await view.Finished.WaitAsync(Timeout);
         Assert.Equal(MemberState.Completed, last.State);
         Assert.True(view.Count >= 2, $"{view.Count} updates");
