@@ -8,8 +8,8 @@ public sealed class FlatAdamTests
 {
     private static nn.Module<Tensor, Tensor> Mlp(ulong seed)
     {
-        manual_seed((long)seed);
-        return nn.Sequential(("l0", nn.Linear(3, 16)), ("a0", nn.ReLU()), ("l1", nn.Linear(16, 1)));
+        // Under the members' lock on the process-wide RNG: tests run beside cluster tests whose members draw from it.
+        return Seeds.WithGlobalSeed<nn.Module<Tensor, Tensor>>(seed, () => nn.Sequential(("l0", nn.Linear(3, 16)), ("a0", nn.ReLU()), ("l1", nn.Linear(16, 1))));
     }
 
     private static void Backward(nn.Module<Tensor, Tensor> net, int step)
@@ -126,7 +126,7 @@ public sealed class FlatAdamTests
     {
         using var small = Mlp(5);
         using var smallAdam = new FlatAdam(small.parameters(), 1e-3, 0.5, 0.999);
-        using var other = nn.Sequential(("l0", nn.Linear(3, 4)));
+        using var other = Seeds.WithGlobalSeed(6, () => nn.Sequential(("l0", nn.Linear(3, 4))));
         using var otherAdam = new FlatAdam(other.parameters(), 1e-3, 0.5, 0.999);
         using var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) smallAdam.Save(writer);

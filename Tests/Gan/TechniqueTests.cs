@@ -43,8 +43,9 @@ public class TechniqueTests
         var spec = LinearCritic;
         using var d = new DiscriminatorModel(spec, RealData.FromSpec(spec.Data), CPU);
         var weight = d.Network.parameters().First(p => p.dim() == 2);
-        using var real = randn(64, 2);
-        using var fake = randn(64, 2) * 3;
+        using var samples = new Generator(5);
+        using var real = randn([64, 2], generator: samples);
+        using var fake = randn([64, 2], generator: samples) * 3;
         using (no_grad()) weight.copy_(tensor(new[] { 0.6f, 0.8f }).reshape(1, 2)); // ‖w‖ = 1: D(x) = w·x + b is 1-Lipschitz
         Assert.Equal(0.0, Scalar(d.GradientPenalty(real, fake, null)), 6);
         using (no_grad()) weight.copy_(tensor(new[] { 1.2f, 1.6f }).reshape(1, 2)); // ‖w‖ = 2

@@ -5,6 +5,7 @@ using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Specs;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
+using GanCluster.Grains.Gan.Training;
 
 namespace GanCluster.Tests.Placement;
 
@@ -76,8 +77,8 @@ public class SiloDevicesTests
     public void The_footprint_counts_exactly_the_parameters_of_the_built_networks(string what, GanSpec spec)
     {
         var data = RealData.FromSpec(spec.Data);
-        using var g = NetworkFactory.Generator(spec, data);
-        using var d = NetworkFactory.Discriminator(spec, data);
+        using var g = Seeds.WithGlobalSeed(1, () => NetworkFactory.Generator(spec, data));
+        using var d = Seeds.WithGlobalSeed(2, () => NetworkFactory.Discriminator(spec, data));
         var footprint = ModelFootprint.Estimate(spec);
         Assert.True(g.parameters().Sum(p => p.numel()) == footprint.GeneratorParameters, $"{what}: generator {g.parameters().Sum(p => p.numel())} vs {footprint.GeneratorParameters}");
         Assert.True(d.parameters().Sum(p => p.numel()) == footprint.DiscriminatorParameters, $"{what}: discriminator {d.parameters().Sum(p => p.numel())} vs {footprint.DiscriminatorParameters}");
