@@ -123,19 +123,15 @@ public sealed partial class DiscriminatorModel : IDisposable
         using var _ = no_grad();
         var kept = new List<Tensor>();
         var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
-        if (loss.HasClosedForm)
-        {
-            // The standard loss in closed form, σ(logits) shared by its gradient and the statistics.
-            var probabilities = sigmoid(logits);
-            var (value, gradientOf) = GanLoss.StandardDiscriminator(logits, probabilities, Targets(batch), batch);
-            mlp.Backward(kept, gradientOf.unsqueeze(-1), parameterGradients: true, inputGradient: false);
-            optimizer.StepOnGradientBuffer();
-            return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
-        }
-        var (dLoss, gradient) = LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
+        // The standard loss in closed form (σ(logits) shared by its gradient and the statistics); any other through
+        // autograd on the logits alone.
+        var probabilities = sigmoid(logits);
+        var (value, gradient) = loss.HasClosedForm
+            ? GanLoss.StandardDiscriminator(logits, probabilities, Targets(batch), batch)
+            : LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
         mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
         optimizer.StepOnGradientBuffer();
-        return stack([dLoss, sigmoid(logits.narrow(0, 0, batch)).mean(), sigmoid(logits.narrow(0, batch, batch)).mean()]);
+        return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
     }
 
     /// <summary>The standard loss's labels of one pass over real and fake rows, made once per batch size.</summary>
