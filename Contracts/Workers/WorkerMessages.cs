@@ -36,15 +36,55 @@ public sealed record EvaluationBatch(
     [property: Id(0)] TensorMessage Samples,
     [property: Id(1)] TensorMessage? Labels);
 
-/// <summary>D's answer to one schedule step: its statistics, and dLoss_G/dx for G's batch.</summary>
-[GenerateSerializer, Immutable, Alias("gan.DiscriminatorFeedback")]
-public sealed record DiscriminatorFeedback(
-    [property: Id(0)] TensorMessage GeneratorGradient,
-    [property: Id(1)] double DLoss,
-    [property: Id(2)] double GLoss,
-    [property: Id(3)] double MeanDReal,
-    [property: Id(4)] double MeanDFake,
-    [property: Id(5)] double GradNorm);
+/// <summary>
+/// Alternating mode: the discriminator's invitation to its generator for one run: the id of the loan it opened on its
+/// silo, under which it also expects a link, and where to link to (null when its silo offers no links).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("gan.RunInvitation")]
+public sealed record RunInvitation(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] string? LinkHost,
+    [property: Id(2)] int LinkPort);
+
+/// <summary>How the generator took part in a run.</summary>
+[GenerateSerializer, Alias("gan.RunPartner")]
+public enum RunPartner
+{
+    /// <summary>It lent its network to the discriminator on the same silo.</summary>
+    Lent = 0,
+    /// <summary>It answered the discriminator's requests over a direct link.</summary>
+    Linked = 1,
+    /// <summary>Neither: the discriminator calls it once per step.</summary>
+    Messages = 2,
+}
+
+/// <summary>Alternating mode: the schedule steps the coordinator asks the discriminator worker to run with G.</summary>
+/// <param name="Step">The step both workers stand at.</param>
+/// <param name="Count">At most this many steps (the next evaluation, checkpoint or PBT report is a boundary).</param>
+/// <param name="DiscriminatorSteps">k, D steps per G step.</param>
+/// <param name="MaxLoss">A step whose D or G loss is non-finite or above this in magnitude ends the run, unapplied by G.</param>
+/// <param name="Budget">Take no further step once this much time has passed (at least one step is always taken).</param>
+[GenerateSerializer, Immutable, Alias("gan.AlternatingRun")]
+public sealed record AlternatingRun(
+    [property: Id(0)] long Step,
+    [property: Id(1)] int Count,
+    [property: Id(2)] int DiscriminatorSteps,
+    [property: Id(3)] double MaxLoss,
+    [property: Id(4)] TimeSpan Budget);
+
+/// <summary>
+/// Alternating mode: what a run of steps yielded, one entry per step from <see cref="Step"/>. When the last entry's
+/// losses diverged, G did not take that step (its <see cref="GradNormG"/> is NaN).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("gan.AlternatingSteps")]
+public sealed record AlternatingSteps(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double[] DLoss,
+    [property: Id(2)] double[] GLoss,
+    [property: Id(3)] double[] MeanDReal,
+    [property: Id(4)] double[] MeanDFake,
+    [property: Id(5)] double[] GradNormD,
+    [property: Id(6)] double[] GradNormG);
 
 [GenerateSerializer, Immutable, Alias("gan.GeneratorStepResult")]
 public sealed record GeneratorStepResult(

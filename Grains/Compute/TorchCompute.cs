@@ -166,6 +166,15 @@ public sealed class TorchCompute : IDisposable
 
     public Task RunAsync(Action work) => RunAsync(() => { work(); return true; });
 
+    /// <summary>Nothing runs and nothing waits: this silo's compute is free right now.</summary>
+    public bool IsIdle
+    {
+        get
+        {
+            lock (queue) return running == 0 && queue.Count == 0;
+        }
+    }
+
     /// <summary>Resolves a spec's device ("auto" means this silo's default) and checks that this silo has it.</summary>
     public Device ResolveDevice(string requested)
     {

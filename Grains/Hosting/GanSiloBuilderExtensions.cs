@@ -50,6 +50,13 @@ public static class GanSiloBuilderExtensions
         string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
+        silo.Services.AddSingleton<Workers.GeneratorLoans>();
+        var links = configuration.GetSection(Workers.WorkerLinkOptions.Section).Get<Workers.WorkerLinkOptions>() ?? new Workers.WorkerLinkOptions();
+        bool tls = GanTlsOptions.From(configuration).Enabled;
+        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, tls,
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.EndpointOptions>>(),
+            sp.GetRequiredService<Orleans.Serialization.Serializer>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Workers.WorkerLinks>>()));
         silo.Services.TryAddSingleton<IDeviceAvailability, LocalDeviceAvailability>();
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<GanMetrics>();

@@ -16,9 +16,10 @@ using Orleans.Utilities;
 namespace GanCluster.Grains.Members;
 
 /// <summary>
-/// Runs one member's alternating schedule as a background loop on this activation: each step asks G for samples,
-/// lets D take its k steps and return dLoss_G/dx, and hands that gradient back to G. Between steps the grain serves
-/// status, pause, resume and cancel; every E steps it evaluates, every C steps it checkpoints.
+/// Runs one member's schedule as a background loop on this activation. Alternating: in each step G samples, D takes
+/// its k steps and returns dLoss_G/dx, and G applies it; the coordinator hands D runs of such steps, which D drives
+/// with G directly (<see cref="AlternatingSchedule"/>). Between runs the grain serves status, pause, resume and cancel;
+/// every E steps it evaluates, every C steps it checkpoints.
 /// </summary>
 public sealed class CoordinatorGrain(
     [PersistentState("member", GanStorage.Name)] IPersistentState<CoordinatorState> state,
@@ -240,8 +241,6 @@ public sealed class CoordinatorGrain(
         RequestContext.Clear();
         var spec = Spec;
         long total = spec.Training.Steps;
-        int k = spec.Training.DStepsPerGStep;
-        // (spec and k change when a PBT exploit brings new hyperparameters.)
         using var logScope = MemberLogScope.Begin(logger, Labels, () => step);
         try
         {
@@ -252,9 +251,6 @@ public sealed class CoordinatorGrain(
             var lastLog = TimeSpan.Zero;
             long stepAtPublish = step;
             var interval = new IntervalMeans();
-            // G's samples for the next step, taken in the same call as its step (never across an evaluation,
-            // checkpoint, PBT round or request: the worker undoes an unused draw anyway).
-            GeneratorBatch? ahead = null;
             DelayDeactivation(KeepAlive);
             PublishNow();
 
@@ -262,7 +258,6 @@ public sealed class CoordinatorGrain(
             {
                 if (pauseRequested)
                 {
-                    ahead = null;
                     await PauseHereAsync();
                     clock.Restart(); lastPublish = lastLog = TimeSpan.Zero; stepAtPublish = step;
                     continue;
@@ -273,70 +268,21 @@ public sealed class CoordinatorGrain(
                 bool exploited;
                 try
                 {
-                    string? diverged = null;
                     if (ExchangeSchedule.IsExchange(spec))
                     {
                         // Parameter exchange: G and D step in parallel against shadow copies, swapping weights every N steps.
                         taken = await ExchangeSchedule.RunRoundAsync(Generator, Discriminator, spec, step,
                             ExchangeSchedule.RoundLength(spec, step, total, state.State.PbtInterval));
                         metrics.WorkerCallTook("both", "exchange_round", (clock.Elapsed - started).TotalSeconds);
-                        if (taken.Count > 0 && taken[^1].Divergence(spec.Training.MaxLoss) is { } reason)
-                            diverged = $"{reason} at step {step + taken.Count}";
                     }
                     else
                     {
-                        bool fresh = ahead is null;
-                        var batch = ahead ?? await Generator.SampleAsync(step, k);
-                        ahead = null;
-                        var sampled = clock.Elapsed;
-                        if (fresh)
-                        {
-                            metrics.WorkerCallTook("generator", "sample", (sampled - started).TotalSeconds);
-                            metrics.Exchanged("samples", GanMetrics.BytesOf(batch));
-                        }
-                        var feedback = await Discriminator.TrainAsync(step, batch);
-                        var trained = clock.Elapsed;
-                        metrics.WorkerCallTook("discriminator", "train", (trained - sampled).TotalSeconds);
-                        metrics.Exchanged("gradients", feedback.GeneratorGradient.Data.LongLength);
-                        var statistics = StepStatistics.From(feedback, 0);
-                        diverged = statistics.Divergence(spec.Training.MaxLoss);
-                        if (diverged is null)
-                        {
-                            // G samples the next step's batch in the same call, except where something other than
-                            // a training step comes next (an evaluation, checkpoint, PBT round or a request).
-                            long next = step + 1;
-                            bool sampleAhead = next < total && next % spec.Evaluation.Every != 0 && next % spec.Checkpoint.Every != 0
-                                && !(state.State.PbtInterval > 0 && next % state.State.PbtInterval == 0)
-                                && !pauseRequested && !cancelRequested && !suspendRequested;
-                            GeneratorStepResult generatorStep;
-                            if (sampleAhead)
-                            {
-                                var both = await Generator.ApplyGradientAndSampleAsync(step, feedback.GeneratorGradient, k);
-                                generatorStep = both.Step;
-                                ahead = both.Next;
-                                metrics.Exchanged("samples", GanMetrics.BytesOf(both.Next));
-                            }
-                            else
-                            {
-                                generatorStep = await Generator.ApplyGradientAsync(step, feedback.GeneratorGradient);
-                            }
-                            metrics.WorkerCallTook("generator", sampleAhead ? "apply_gradient_and_sample" : "apply_gradient", (clock.Elapsed - trained).TotalSeconds);
-                            taken = [statistics with { GradNormG = generatorStep.GradNorm }];
-                        }
+                        // Alternating: D runs the steps with G directly, up to the next evaluation, checkpoint or PBT report.
+                        taken = await AlternatingSchedule.RunAsync(Discriminator, spec, step, total, state.State.PbtInterval);
+                        metrics.WorkerCallTook("discriminator", "train_alternating", (clock.Elapsed - started).TotalSeconds);
                     }
-                    if (diverged is not null)
-                    {
-                        // Under PBT a diverged member is replaced by exploiting a top member of its population.
-                        if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && ++divergenceRescues <= MaxDivergenceRescues
-                            && await ExploitIfToldAsync(null))
-                        {
-                            spec = Spec;
-                            k = spec.Training.DStepsPerGStep;
-                            continue;
-                        }
-                        await DivergedAsync(diverged);
-                        return;
-                    }
+                    string? diverged = taken.Count > 0 ? taken[^1].Divergence(spec.Training.MaxLoss) : null;
+                    if (diverged is not null) taken = taken.Take(taken.Count - 1).ToArray();
                     var perStep = (clock.Elapsed - started).TotalSeconds / Math.Max(1, taken.Count);
                     foreach (var statistics in taken)
                     {
@@ -344,6 +290,19 @@ public sealed class CoordinatorGrain(
                         metrics.StepTook(perStep);
                         interval.Add(statistics);
                         if (step % spec.Training.LogEvery == 0 || step == total) TrainingCurve.Append(curve, interval.Flush(step));
+                    }
+                    if (diverged is not null)
+                    {
+                        // The steps before the diverged one count; the diverged one was not applied. Under PBT a
+                        // diverged member is replaced by exploiting a top member of its population.
+                        if (state.State.PbtInterval > 0 && state.State.LastCheckpoint is not null && ++divergenceRescues <= MaxDivergenceRescues
+                            && await ExploitIfToldAsync(null))
+                        {
+                            spec = Spec;
+                            continue;
+                        }
+                        await DivergedAsync(diverged);
+                        return;
                     }
                     bool pbtReport = state.State.PbtInterval > 0 && step % state.State.PbtInterval == 0 && step < total;
                     if (step % spec.Evaluation.Every == 0 || step == total || pbtReport) await EvaluateAsync();
@@ -356,7 +315,6 @@ public sealed class CoordinatorGrain(
                 }
                 catch (WorkerNotReadyException e)
                 {
-                    ahead = null;
                     // A worker activation that lost its network (collected, or re-activated on another silo).
                     Log.WorkerReloading(logger, MemberId, step, e.Message, state.State.LastCheckpoint?.Step ?? 0);
                     long failedAt = step;
@@ -376,7 +334,6 @@ public sealed class CoordinatorGrain(
                 }
                 catch (Exception e) when (e is not SpecException && ++stepFailures <= MaxStepRetries)
                 {
-                    ahead = null;
                     // A worker call that failed (a lost silo, a native error): replay from the last checkpoint, which
                     // reproduces the same trajectory; a failure that keeps coming back fails the member.
                     Log.StepRetrying(logger, e, MemberId, step, stepFailures, MaxStepRetries, state.State.LastCheckpoint?.Step ?? 0);
@@ -389,7 +346,6 @@ public sealed class CoordinatorGrain(
                 if (exploited)
                 {
                     spec = Spec;
-                    k = spec.Training.DStepsPerGStep;
                     continue;
                 }
 

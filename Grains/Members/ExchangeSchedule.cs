@@ -6,9 +6,6 @@ namespace GanCluster.Grains.Members;
 /// <summary>What one schedule step yielded, in either mode: the coordinator's curves and divergence checks read it.</summary>
 internal readonly record struct StepStatistics(double DLoss, double GLoss, double MeanDReal, double MeanDFake, double GradNormG, double GradNormD)
 {
-    public static StepStatistics From(DiscriminatorFeedback d, double generatorGradNorm) =>
-        new(d.DLoss, d.GLoss, d.MeanDReal, d.MeanDFake, generatorGradNorm, d.GradNorm);
-
     /// <summary>Why this step counts as diverged (a NaN, infinite or exploding loss), or null.</summary>
     public string? Divergence(double maxLoss) =>
         !double.IsFinite(DLoss) || !double.IsFinite(GLoss) || Math.Abs(DLoss) > maxLoss || Math.Abs(GLoss) > maxLoss
@@ -33,15 +30,9 @@ internal static class ExchangeSchedule
     /// <summary>Steps in the round that starts at <paramref name="step"/>.</summary>
     public static int RoundLength(GanSpec spec, long step, long total, long pbtInterval)
     {
-        long end = Math.Min(total, step + MaxRoundSteps);
-        end = Math.Min(end, NextMultiple(step, spec.Training.ExchangeEvery));
-        end = Math.Min(end, NextMultiple(step, spec.Evaluation.Every));
-        end = Math.Min(end, NextMultiple(step, spec.Checkpoint.Every));
-        if (pbtInterval > 0) end = Math.Min(end, NextMultiple(step, pbtInterval));
-        return (int)Math.Max(1, end - step);
+        long toExchange = AlternatingSchedule.NextMultiple(step, spec.Training.ExchangeEvery) - step;
+        return AlternatingSchedule.StepsToBoundary(spec, step, total, pbtInterval, (int)Math.Min(MaxRoundSteps, toExchange));
     }
-
-    private static long NextMultiple(long step, long every) => (step / every + 1) * every;
 
     /// <summary>
     /// One round: both workers step <paramref name="count"/> times concurrently, then exchange weights if the round

@@ -60,7 +60,7 @@ public sealed class GanMetrics : IDisposable
         stepDuration = meter.CreateHistogram("gancluster.step.duration", "s", "Wall time of one schedule step (k D steps and one G step) seen by the coordinator",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5] });
         workerCallDuration = meter.CreateHistogram("gancluster.worker.call.duration", "s",
-            "Wall time of one call to a worker grain as the coordinator sees it: role=generator|discriminator, operation=sample|train|apply_gradient",
+            "Wall time of one call to a worker grain as its caller sees it: role=discriminator, operation=train_alternating (a run of alternating steps, called by the coordinator); role=generator, operation=sample|apply_gradient_and_sample|apply_gradient (called by D); role=both, operation=exchange_round",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5] });
         checkpointDuration = meter.CreateHistogram("gancluster.checkpoint.duration", "s", "Wall time to write one checkpoint of a member (both workers and the manifest)",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });

@@ -4,13 +4,17 @@ using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Compute;
 using GanCluster.Grains.Gan.Data;
 using GanCluster.Grains.Gan.Training;
+using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
+using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics;
 using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;
 
 [Hosting.DevicePlacement]
-public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, ICheckpointStore store)
+public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, ICheckpointStore store, GeneratorLoans loans, WorkerLinks links)
     : NetworkWorkerGrain<DiscriminatorModel>(compute, store), IDiscriminatorWorkerGrain
 {
     protected override string Role => "discriminator";
@@ -20,20 +24,183 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
     protected override void Load(DiscriminatorModel model, BinaryReader reader) => model.Load(reader);
     protected override byte[] WeightsOf(DiscriminatorModel model) => model.WeightBytes();
 
-    public async ValueTask<DiscriminatorFeedback> TrainAsync(long step, GeneratorBatch batch)
+    public async ValueTask<AlternatingSteps> TrainAlternatingAsync(AlternatingRun run)
     {
-        var model = Ready(step);
-        return await Compute.RunAsync(() =>
+        if (run.Count < 1) throw new ArgumentOutOfRangeException(nameof(run), run.Count, "an alternating run takes at least one step");
+        var model = Ready(run.Step);
+        var generator = GrainFactory.GetGrain<IGeneratorWorkerGrain>(MemberId);
+        var taken = new List<StepStatistics>(Math.Min(run.Count, 1024));
+
+        // G on this silo lends us its network for the run; G on another silo links to us, or else takes calls.
+        var loan = loans.Open(MemberId);
+        var address = links.Address;
+        var linked = address is null ? null : links.Expect(loan.Id);
+        var joining = generator.JoinRunAsync(run.Step, new RunInvitation(loan.Id, address?.Host, address?.Port ?? 0)).AsTask();
+        try
         {
-            using var forD = TensorMessages.ToTensor(batch.ForDiscriminator, Device);
-            using var forG = TensorMessages.ToTensor(batch.ForGenerator, Device);
-            using var labelsD = TensorMessages.ToTensorOrNull(batch.DiscriminatorLabels, Device);
-            using var labelsG = TensorMessages.ToTensorOrNull(batch.GeneratorLabels, Device);
-            var result = model.Train(forD, labelsD, forG, labelsG);
-            using var gradient = result.GeneratorGradient;
-            return new DiscriminatorFeedback(TensorMessages.ToMessage(gradient), result.DLoss, result.GLoss,
-                result.MeanDReal, result.MeanDFake, result.GradNorm);
-        });
+            var first = await Task.WhenAny(linked is null ? [loan.Lent, joining] : [loan.Lent, linked, joining]);
+            if (first == loan.Lent)
+            {
+                try
+                {
+                    var (g, gDevice) = await loan.Lent;
+                    await RunWithLentGeneratorAsync(model, g, gDevice, run, taken);
+                }
+                finally
+                {
+                    loan.Return();
+                }
+            }
+            else if (first == linked)
+            {
+                var socket = await linked;
+                try
+                {
+                    bool blocking = Compute.IsIdle;
+                    if (blocking) WorkerLinks.UseIdleTimeouts(socket);
+                    using var channel = new LinkChannel(links, socket, joining, blocking);
+                    await RunWithRemoteGeneratorAsync(model, channel, run, taken);
+                }
+                finally
+                {
+                    WorkerLinks.Close(socket);
+                }
+            }
+            else if (await joining == RunPartner.Messages)
+            {
+                await RunWithRemoteGeneratorAsync(model, new GrainChannel(generator), run, taken);
+                return Result(run, taken);
+            }
+            var partner = await joining;
+            if (partner != (first == loan.Lent ? RunPartner.Lent : RunPartner.Linked))
+                throw new InvalidOperationException($"the generator of {MemberId} answered {partner} to a run it did not take part in");
+        }
+        catch
+        {
+            _ = joining.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            throw;
+        }
+        finally
+        {
+            loans.Close(loan.Id);
+            links.Forget(loan.Id);
+        }
+        return Result(run, taken);
+    }
+
+    private static AlternatingSteps Result(AlternatingRun run, List<StepStatistics> taken) =>
+        new(run.Step,
+            taken.Select(t => t.DLoss).ToArray(), taken.Select(t => t.GLoss).ToArray(),
+            taken.Select(t => t.MeanDReal).ToArray(), taken.Select(t => t.MeanDFake).ToArray(),
+            taken.Select(t => t.GradNormD).ToArray(), taken.Select(t => t.GradNormG).ToArray());
+
+    /// <summary>Whether the run takes another step after the one just taken (the budget is checked between steps).</summary>
+    private static bool Continues(AlternatingRun run, int taken, Stopwatch clock) => taken + 1 < run.Count && clock.Elapsed < run.Budget;
+
+    /// <summary>G is on this silo: each step is one piece of compute work, D's k steps then G's step and next sample.</summary>
+    private async Task RunWithLentGeneratorAsync(DiscriminatorModel d, GeneratorModel g, Device gDevice, AlternatingRun run, List<StepStatistics> taken)
+    {
+        var clock = Stopwatch.StartNew();
+        GeneratedBatch? batch = await Compute.RunAsync(() => OnDevice(g.Sample(run.DiscriminatorSteps), Device));
+        try
+        {
+            while (batch is not null)
+            {
+                var current = batch;
+                batch = null;
+                (var statistics, batch) = await Compute.RunAsync(() =>
+                {
+                    using (current)
+                    {
+                        var (gradient, statistics) = TrainOn(d, current.ForDiscriminator, current.DiscriminatorLabels, current.ForGenerator, current.GeneratorLabels);
+                        using (gradient)
+                        {
+                            // G does not take a diverged step: the coordinator marks the member diverged (or a PBT donor replaces it).
+                            if (statistics.Divergence(run.MaxLoss) is not null) return (statistics, (GeneratedBatch?)null);
+                            using var onG = gradient.device == gDevice ? null : gradient.to(gDevice);
+                            statistics = statistics with { GradNormG = g.ApplyGradient(onG ?? gradient) };
+                        }
+                        bool more = Continues(run, taken.Count, clock);
+                        return (statistics, more ? OnDevice(g.Sample(run.DiscriminatorSteps), Device) : null);
+                    }
+                });
+                taken.Add(statistics);
+            }
+        }
+        finally
+        {
+            batch?.Dispose();
+        }
+    }
+
+    /// <summary>G's batch on D's device (moved when G and D sit on different devices of the silo).</summary>
+    private static GeneratedBatch OnDevice(GeneratedBatch batch, Device device)
+    {
+        if (batch.ForGenerator.device == device) return batch;
+        using (batch)
+            return new GeneratedBatch(batch.ForDiscriminator.to(device), batch.DiscriminatorLabels?.to(device),
+                batch.ForGenerator.to(device), batch.GeneratorLabels?.to(device));
+    }
+
+    /// <summary>G is on another silo: samples and gradients travel as messages (over a link, or grain calls), one exchange per step.</summary>
+    private async Task RunWithRemoteGeneratorAsync(DiscriminatorModel model, IGeneratorChannel generator, AlternatingRun run, List<StepStatistics> taken)
+    {
+        var metrics = ServiceProvider.GetService<GanMetrics>();
+        var clock = Stopwatch.StartNew();
+        var called = clock.Elapsed;
+        var batch = await generator.SampleAsync(run.Step, run.DiscriminatorSteps);
+        Record(metrics, "sample", clock.Elapsed - called, GanMetrics.BytesOf(batch));
+        while (true)
+        {
+            long at = run.Step + taken.Count;
+            var current = batch;
+            var (gradient, statistics) = await Compute.RunAsync(() =>
+            {
+                using var forD = TensorMessages.ToTensor(current.ForDiscriminator, Device);
+                using var forG = TensorMessages.ToTensor(current.ForGenerator, Device);
+                using var labelsD = TensorMessages.ToTensorOrNull(current.DiscriminatorLabels, Device);
+                using var labelsG = TensorMessages.ToTensorOrNull(current.GeneratorLabels, Device);
+                var (tensor, statistics) = TrainOn(model, forD, labelsD, forG, labelsG);
+                using (tensor)
+                    return (TensorMessages.ToMessage(tensor), statistics);
+            });
+            if (statistics.Divergence(run.MaxLoss) is not null)
+            {
+                taken.Add(statistics);
+                await generator.EndAsync();
+                return;
+            }
+            metrics?.Exchanged("gradients", gradient.Data.LongLength);
+            called = clock.Elapsed;
+            if (Continues(run, taken.Count, clock))
+            {
+                var both = await generator.ApplyGradientAndSampleAsync(at, gradient, run.DiscriminatorSteps);
+                Record(metrics, "apply_gradient_and_sample", clock.Elapsed - called, GanMetrics.BytesOf(both.Next));
+                taken.Add(statistics with { GradNormG = both.Step.GradNorm });
+                batch = both.Next;
+            }
+            else
+            {
+                var applied = await generator.ApplyGradientAsync(at, gradient);
+                Record(metrics, "apply_gradient", clock.Elapsed - called, 0);
+                taken.Add(statistics with { GradNormG = applied.GradNorm });
+                return;
+            }
+        }
+    }
+
+    private static void Record(GanMetrics? metrics, string operation, TimeSpan took, long sampleBytes)
+    {
+        metrics?.WorkerCallTook("generator", operation, took.TotalSeconds);
+        metrics?.Exchanged("samples", sampleBytes);
+    }
+
+    /// <summary>D's k steps on G's batch (on a compute thread): dLoss_G/dx for G's kept batch (the caller's), and the step's statistics.</summary>
+    private static (Tensor Gradient, StepStatistics Statistics) TrainOn(DiscriminatorModel model, Tensor forD, Tensor? labelsD, Tensor forG, Tensor? labelsG)
+    {
+        var result = model.Train(forD, labelsD, forG, labelsG);
+        return (result.GeneratorGradient,
+            new StepStatistics(result.DLoss, result.GLoss, result.MeanDReal, result.MeanDFake, GradNormG: double.NaN, GradNormD: result.GradNorm));
     }
 
     public async ValueTask<DiscriminatorScores> ScoreAsync(EvaluationBatch fake)

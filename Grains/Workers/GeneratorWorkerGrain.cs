@@ -5,12 +5,13 @@ using GanCluster.Grains.Compute;
 using GanCluster.Grains.Gan.Data;
 using GanCluster.Grains.Gan.Training;
 using GanCluster.Grains.Storage;
+using System.Net.Sockets;
 using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;
 
 [Hosting.DevicePlacement]
-public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore store)
+public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpointStore store, GeneratorLoans loans, WorkerLinks links)
     : NetworkWorkerGrain<GeneratorModel>(compute, store), IGeneratorWorkerGrain
 {
     protected override string Role => "generator";
@@ -61,6 +62,94 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
             return new GeneratorStepResult(model.Step, norm);
         });
     }
+
+    public async ValueTask<RunPartner> JoinRunAsync(long step, RunInvitation invitation)
+    {
+        var model = Ready(step);
+        if (loans.Take(invitation.Id, MemberId) is { } loan)
+        {
+            // Until the discriminator returns the network, this turn holds the activation: no other call reaches G.
+            loan.Lend(model, Device);
+            await loan.Returned;
+            return RunPartner.Lent;
+        }
+        if (invitation.LinkHost is null || DateTime.UtcNow < linkRetryAfter) return RunPartner.Messages;
+        Socket socket;
+        try
+        {
+            using var connecting = new CancellationTokenSource(LinkConnectTimeout);
+            socket = await WorkerLinks.ConnectAsync(invitation.LinkHost, invitation.LinkPort, invitation.Id, connecting.Token);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            // A firewall, say: grain calls for a while, rather than a connect timeout on every run.
+            linkRetryAfter = DateTime.UtcNow + LinkRetryDelay;
+            Telemetry.ClusterLog.LinkFailed(Logger, MemberId, invitation.LinkHost, invitation.LinkPort, e.Message, LinkRetryDelay);
+            return RunPartner.Messages;
+        }
+        try
+        {
+            await ServeLinkAsync(socket);
+        }
+        finally
+        {
+            WorkerLinks.Close(socket);
+        }
+        return RunPartner.Linked;
+    }
+
+    private static readonly TimeSpan LinkConnectTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan LinkRetryDelay = TimeSpan.FromMinutes(5);
+    private DateTime linkRetryAfter;
+
+    /// <summary>Answers the discriminator's requests until the run ends; a failure is sent to it, then thrown here.</summary>
+    private async Task ServeLinkAsync(Socket socket)
+    {
+        using var idle = new CancellationTokenSource();
+        // A lone member (nothing else to compute here) waits in the socket itself: see WorkerLinks.Receive.
+        bool blocking = Compute.IsIdle;
+        if (blocking) WorkerLinks.UseIdleTimeouts(socket);
+        while (true)
+        {
+            idle.CancelAfter(WorkerLinks.IdleTimeout);
+            var request = blocking ? links.Receive<LinkRequest>(socket) : await links.ReceiveAsync<LinkRequest>(socket, idle.Token);
+            if (request.Operation == LinkOperation.End) return;
+            LinkReply reply;
+            Exception? failure = null;
+            try
+            {
+                reply = await AnswerAsync(request);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+                reply = new LinkReply(null, null, $"{e.GetType().Name}: {e.Message}");
+            }
+            if (blocking) links.Send(socket, reply);
+            else await links.SendAsync(socket, reply, idle.Token);
+            if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            if (request.Operation == LinkOperation.ApplyGradient) return;
+        }
+    }
+
+    private async Task<LinkReply> AnswerAsync(LinkRequest request)
+    {
+        switch (request.Operation)
+        {
+            case LinkOperation.Sample:
+                return new LinkReply(null, await SampleAsync(request.Step, request.DiscriminatorSteps), null);
+            case LinkOperation.ApplyGradientAndSample:
+                var both = await ApplyGradientAndSampleAsync(request.Step, Gradient(request), request.DiscriminatorSteps);
+                return new LinkReply(both.Step, both.Next, null);
+            case LinkOperation.ApplyGradient:
+                return new LinkReply(await ApplyGradientAsync(request.Step, Gradient(request)), null, null);
+            default:
+                throw new InvalidDataException($"unknown worker link operation {request.Operation}");
+        }
+    }
+
+    private static TensorMessage Gradient(LinkRequest request) =>
+        request.Gradient ?? throw new InvalidDataException($"worker link request {request.Operation} at step {request.Step} carries no gradient");
 
     public async ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count)
     {

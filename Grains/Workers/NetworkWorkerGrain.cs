@@ -21,6 +21,9 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     protected TModel? Model { get; private set; }
     protected Device Device { get; private set; } = CPU;
     protected string MemberId => this.GetPrimaryKeyString();
+    private Microsoft.Extensions.Logging.ILogger? logger;
+    protected Microsoft.Extensions.Logging.ILogger Logger =>
+        logger ??= ServiceProvider.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger(GetType().FullName ?? Role);
 
     /// <summary>"generator" or "discriminator": the checkpoint part name.</summary>
     protected abstract string Role { get; }
@@ -63,8 +66,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         Model = model;
         Device = device;
         // Where each worker lives, for operators (and the cluster tests) after a silo failure moves it.
-        Telemetry.ClusterLog.WorkerReady(Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
-            .GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(ServiceProvider).CreateLogger(GetType().FullName ?? Role), MemberId, Role, StepOf(model), device.ToString());
+        Telemetry.ClusterLog.WorkerReady(Logger, MemberId, Role, StepOf(model), device.ToString());
         return StepOf(model);
     }
 

@@ -1,5 +1,6 @@
 using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 
 namespace GanCluster.Tests.Support;
@@ -18,6 +19,10 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     /// <summary>The last lines of the silo's log.</summary>
     public string LogTail(int lines = 60) => TestSiloLog.Tail(data.Path, lines);
+
+    /// <summary>A service of the (only) silo.</summary>
+    public T SiloService<T>() where T : notnull =>
+        ((InProcessSiloHandle)Cluster.Primary!).SiloHost.Services.GetRequiredService<T>();
 
     public async Task InitializeAsync()
     {

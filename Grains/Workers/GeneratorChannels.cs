@@ -1,0 +1,94 @@
+using System.Net.Sockets;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Contracts.Workers;
+
+namespace GanCluster.Grains.Workers;
+
+/// <summary>How a discriminator on another silo reaches its generator during a run: grain calls or a direct link.</summary>
+internal interface IGeneratorChannel
+{
+    Task<GeneratorBatch> SampleAsync(long step, int discriminatorSteps);
+    Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps);
+    Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
+    /// <summary>The run ends without a G step (a diverged D step).</summary>
+    Task EndAsync();
+}
+
+/// <summary>One grain call per step.</summary>
+internal sealed class GrainChannel(IGeneratorWorkerGrain generator) : IGeneratorChannel
+{
+    public Task<GeneratorBatch> SampleAsync(long step, int discriminatorSteps) => generator.SampleAsync(step, discriminatorSteps).AsTask();
+    public Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps) =>
+        generator.ApplyGradientAndSampleAsync(step, gradient, discriminatorSteps).AsTask();
+    public Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient) => generator.ApplyGradientAsync(step, gradient).AsTask();
+    public Task EndAsync() => Task.CompletedTask;
+}
+
+/// <summary>
+/// One request and one reply per step over a direct link, answered by the generator's <c>JoinRun</c> turn
+/// (<paramref name="joining"/>). A failure on G's side comes back as an error reply; the exception itself (say,
+/// <see cref="WorkerNotReadyException"/>, which makes the coordinator reload the workers) is the one the call throws.
+/// </summary>
+/// With <paramref name="blocking"/> (a lone member: nothing else to compute on this silo), the calling thread waits in
+/// the socket itself and the run goes on on that thread, with no hand-off per step.
+internal sealed class LinkChannel(WorkerLinks links, Socket socket, Task<RunPartner> joining, bool blocking) : IGeneratorChannel, IDisposable
+{
+    private readonly CancellationTokenSource idle = new();
+
+    public async Task<GeneratorBatch> SampleAsync(long step, int discriminatorSteps) =>
+        (await CallAsync(new LinkRequest(LinkOperation.Sample, step, null, discriminatorSteps))).Next
+        ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no batch");
+
+    public async Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps)
+    {
+        var reply = await CallAsync(new LinkRequest(LinkOperation.ApplyGradientAndSample, step, gradient, discriminatorSteps));
+        return new GeneratorStepAndBatch(
+            reply.Step ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no step result"),
+            reply.Next ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no batch"));
+    }
+
+    public async Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient) =>
+        (await CallAsync(new LinkRequest(LinkOperation.ApplyGradient, step, gradient, 0))).Step
+        ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no step result");
+
+    public async Task EndAsync() => await SendAsync(new LinkRequest(LinkOperation.End, 0, null, 0));
+
+    private Task SendAsync(LinkRequest request)
+    {
+        if (!blocking)
+        {
+            idle.CancelAfter(WorkerLinks.IdleTimeout);
+            return links.SendAsync(socket, request, idle.Token);
+        }
+        links.Send(socket, request);
+        return Task.CompletedTask;
+    }
+
+    private Task<LinkReply> ReceiveAsync() =>
+        blocking ? Task.FromResult(links.Receive<LinkReply>(socket)) : links.ReceiveAsync<LinkReply>(socket, idle.Token);
+
+    private async Task<LinkReply> CallAsync(LinkRequest request)
+    {
+        LinkReply reply;
+        try
+        {
+            await SendAsync(request);
+            reply = await ReceiveAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+        {
+            // G's side failed or went away: its own exception says why, if its call has ended.
+            await Task.WhenAny(joining, Task.Delay(TimeSpan.FromSeconds(1)));
+            if (joining.IsFaulted) await joining;
+            throw;
+        }
+        if (reply.Error is not null)
+        {
+            await joining; // throws G's exception
+            throw new InvalidOperationException($"the generator failed at step {request.Step}: {reply.Error}");
+        }
+        return reply;
+    }
+
+    public void Dispose() => idle.Dispose();
+}

@@ -1,0 +1,318 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Contracts.Workers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Serialization;
+
+namespace GanCluster.Grains.Workers;
+
+/// <summary>Configuration section "Gan:Links": direct worker-to-worker connections for alternating runs.</summary>
+public sealed class WorkerLinkOptions
+{
+    public const string Section = "Gan:Links";
+
+    /// <summary>
+    /// A discriminator whose generator is on another silo steps with it over a direct TCP connection (one socket
+    /// write and read per step) instead of a grain call per step. Off, or with TLS on (the link is not encrypted),
+    /// each step is a grain call.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>TCP port the silo accepts links on, on its listening address (Gan:Cluster:ListenIp); 0 = any free port.</summary>
+    public int Port { get; set; }
+}
+
+/// <summary>What a discriminator asks of its generator over a link, one request per step.</summary>
+[GenerateSerializer, Immutable, Alias("gan.LinkRequest")]
+public sealed record LinkRequest(
+    [property: Id(0)] LinkOperation Operation,
+    [property: Id(1)] long Step,
+    [property: Id(2)] TensorMessage? Gradient,
+    [property: Id(3)] int DiscriminatorSteps);
+
+[GenerateSerializer, Alias("gan.LinkOperation")]
+public enum LinkOperation
+{
+    /// <summary>Sample the run's first batch.</summary>
+    Sample = 0,
+    /// <summary>Apply D's gradient and sample the next batch.</summary>
+    ApplyGradientAndSample = 1,
+    /// <summary>Apply D's gradient; the run ends.</summary>
+    ApplyGradient = 2,
+    /// <summary>The run ends without a G step (D's step diverged).</summary>
+    End = 3,
+}
+
+/// <summary>The generator's answer to one <see cref="LinkRequest"/>: its step, its next batch, or why it failed.</summary>
+[GenerateSerializer, Immutable, Alias("gan.LinkReply")]
+public sealed record LinkReply(
+    [property: Id(0)] GeneratorStepResult? Step,
+    [property: Id(1)] GeneratorBatch? Next,
+    [property: Id(2)] string? Error);
+
+/// <summary>
+/// One silo's end of the direct worker links (a singleton of the silo's services). A discriminator that runs steps
+/// with a generator on another silo expects a connection under a fresh id and invites the generator to it; the
+/// generator connects, says the id, and answers the discriminator's requests from its grain turn until the run ends.
+/// The grain calls stay the control path (who joins, failures, timeouts); the link only carries the per-step samples
+/// and gradients, as Orleans-serialized frames. Connections last one run (at most ~100 ms of steps) and close with a
+/// reset, so that no socket lingers in TIME_WAIT however many runs a member takes. Unknown ids are dropped.
+/// </summary>
+public sealed class WorkerLinks : IDisposable
+{
+    /// <summary>Largest frame accepted: a batch of samples or a gradient, not a checkpoint.</summary>
+    public const int MaxFrameBytes = 256 << 20;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>A link that carries nothing for this long is given up (a peer gone without closing it).</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2);
+
+    private readonly WorkerLinkOptions options;
+    private readonly IPEndPoint? listenOn;
+    private readonly IPAddress? advertised;
+    private readonly ILogger<WorkerLinks> logger;
+    private readonly ConcurrentDictionary<Guid, TaskCompletionSource<Socket>> expected = new();
+    private readonly Lock gate = new();
+    private readonly CancellationTokenSource stopping = new();
+    private Socket? listener;
+    private int port;
+
+    public WorkerLinks(WorkerLinkOptions options, bool tlsEnabled, IOptions<EndpointOptions> endpoints, Serializer serializer, ILogger<WorkerLinks> logger)
+    {
+        this.options = options;
+        this.logger = logger;
+        Serializer = serializer;
+        if (this.options.Port is < 0 or > 65535) throw new ArgumentException($"Gan:Links:Port must be a TCP port or 0 (any free port), got {this.options.Port}");
+        var endpoint = endpoints.Value;
+        advertised = endpoint.AdvertisedIPAddress;
+        var listenAddress = endpoint.SiloListeningEndpoint?.Address ?? advertised;
+        Enabled = this.options.Enabled && !tlsEnabled && advertised is not null && listenAddress is not null;
+        if (Enabled) listenOn = new IPEndPoint(listenAddress!, this.options.Port);
+    }
+
+    public Serializer Serializer { get; }
+
+    /// <summary>Whether this silo offers links (on, no TLS, an advertised address).</summary>
+    public bool Enabled { get; }
+
+    /// <summary>Where generators connect to reach this silo; starts listening on first use. Null when links are off.</summary>
+    public (string Host, int Port)? Address
+    {
+        get
+        {
+            if (!Enabled) return null;
+            lock (gate)
+            {
+                if (listener is null) Listen();
+                return (advertised!.ToString(), port);
+            }
+        }
+    }
+
+    private void Listen()
+    {
+        var socket = new Socket(listenOn!.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(listenOn);
+            socket.Listen(64);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new InvalidOperationException($"cannot listen for worker links on {listenOn} (Gan:Links:Port): {e.Message}", e);
+        }
+        port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        listener = socket;
+        Telemetry.ClusterLog.LinksListening(logger, listenOn.Address.ToString(), port);
+        _ = AcceptLoopAsync(socket);
+    }
+
+    /// <summary>A connection under <paramref name="id"/> will come: the task completes with it.</summary>
+    public Task<Socket> Expect(Guid id)
+    {
+        var arrival = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
+        expected[id] = arrival;
+        return arrival.Task;
+    }
+
+    /// <summary>No connection is expected under <paramref name="id"/> any more.</summary>
+    public void Forget(Guid id) => expected.TryRemove(id, out _);
+
+    internal int ExpectedCount => expected.Count;
+    private long linked;
+    /// <summary>Links accepted for a run so far (for tests).</summary>
+    internal long LinkedCount => Interlocked.Read(ref linked);
+
+    private async Task AcceptLoopAsync(Socket socket)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await socket.AcceptAsync(stopping.Token);
+            }
+            catch (Exception) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                Telemetry.ClusterLog.LinkRefused(logger, "accept failed", e.Message);
+                continue;
+            }
+            _ = HandshakeAsync(accepted);
+        }
+    }
+
+    private async Task HandshakeAsync(Socket socket)
+    {
+        try
+        {
+            socket.NoDelay = true;
+            var id = new byte[16];
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token))
+            {
+                timeout.CancelAfter(HandshakeTimeout);
+                await ReadExactlyAsync(socket, id, timeout.Token);
+            }
+            if (expected.TryRemove(new Guid(id), out var arrival) && arrival.TrySetResult(socket))
+            {
+                Interlocked.Increment(ref linked);
+                return;
+            }
+            Telemetry.ClusterLog.LinkRefused(logger, socket.RemoteEndPoint?.ToString() ?? "?", "no run expects this link id");
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        {
+            Telemetry.ClusterLog.LinkRefused(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+        }
+        Close(socket);
+    }
+
+    /// <summary>The generator's side: connects to the discriminator's silo and says the run's id.</summary>
+    public static async Task<Socket> ConnectAsync(string host, int port, Guid id, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(host, port, cancellationToken);
+            await socket.SendAsync(id.ToByteArray(), SocketFlags.None, cancellationToken);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Closes with a reset: the run's requests and replies are all answered, and nothing lingers in TIME_WAIT.</summary>
+    public static void Close(Socket socket)
+    {
+        try { socket.LingerState = new LingerOption(true, 0); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+        socket.Dispose();
+    }
+
+    private byte[] Frame<T>(T message)
+    {
+        var payload = Serializer.SerializeToArray(message);
+        var frame = new byte[4 + payload.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, payload.Length);
+        payload.CopyTo(frame, 4);
+        return frame;
+    }
+
+    private static int FrameLength(byte[] header)
+    {
+        int length = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (length is < 0 or > MaxFrameBytes) throw new InvalidDataException($"a worker link frame of {length} bytes (at most {MaxFrameBytes})");
+        return length;
+    }
+
+    private T Parse<T>(byte[] payload) => Serializer.Deserialize<T>(payload) ?? throw new InvalidDataException("an empty worker link frame");
+
+    public async Task SendAsync<T>(Socket socket, T message, CancellationToken cancellationToken)
+    {
+        var frame = Frame(message);
+        int sent = 0;
+        while (sent < frame.Length)
+            sent += await socket.SendAsync(frame.AsMemory(sent), SocketFlags.None, cancellationToken);
+    }
+
+    public async Task<T> ReceiveAsync<T>(Socket socket, CancellationToken cancellationToken)
+    {
+        var header = new byte[4];
+        await ReadExactlyAsync(socket, header, cancellationToken);
+        var payload = new byte[FrameLength(header)];
+        await ReadExactlyAsync(socket, payload, cancellationToken);
+        return Parse<T>(payload);
+    }
+
+    /// <summary>
+    /// The blocking forms, for a lone member's run on silos with nothing else to compute: the thread that waits for
+    /// the peer's frame is woken by the kernel itself, with no socket-engine thread and no thread-pool hand-off in
+    /// between (two thread wake-ups per step instead of about nine). The socket's timeouts stand for the idle timeout.
+    /// </summary>
+    public void Send<T>(Socket socket, T message)
+    {
+        var frame = Frame(message);
+        int sent = 0;
+        while (sent < frame.Length) sent += socket.Send(frame, sent, frame.Length - sent, SocketFlags.None);
+    }
+
+    public T Receive<T>(Socket socket)
+    {
+        var header = new byte[4];
+        ReadExactly(socket, header);
+        var payload = new byte[FrameLength(header)];
+        ReadExactly(socket, payload);
+        return Parse<T>(payload);
+    }
+
+    /// <summary>Sets the blocking forms' timeouts to <see cref="IdleTimeout"/>.</summary>
+    public static void UseIdleTimeouts(Socket socket) =>
+        socket.ReceiveTimeout = socket.SendTimeout = (int)IdleTimeout.TotalMilliseconds;
+
+    private static void ReadExactly(Socket socket, byte[] buffer)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = socket.Receive(buffer, read, buffer.Length - read, SocketFlags.None);
+            if (n == 0) throw new IOException($"the worker link closed after {read} of {buffer.Length} bytes");
+            read += n;
+        }
+    }
+
+    private static async Task ReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = await socket.ReceiveAsync(buffer[read..], SocketFlags.None, cancellationToken);
+            if (n == 0) throw new IOException($"the worker link closed after {read} of {buffer.Length} bytes");
+            read += n;
+        }
+    }
+
+    public void Dispose()
+    {
+        stopping.Cancel();
+        foreach (var arrival in expected.Values) arrival.TrySetCanceled();
+        expected.Clear();
+        lock (gate)
+        {
+            listener?.Dispose();
+            listener = null;
+        }
+        stopping.Dispose();
+    }
+}
