@@ -25,15 +25,23 @@ public class WorkerLinksTests
         return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled }, tls, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
     }
 
+    /// <summary>A generator's socket connected under an expected id, and the socket the run received for it.</summary>
+    private static async Task<(Socket Generator, Socket Discriminator)> LinkedAsync(WorkerLinks links)
+    {
+        var (host, port) = links.Address!.Value;
+        var id = Guid.NewGuid();
+        var arrival = links.Expect(id);
+        var generator = await WorkerLinks.ConnectAsync(host, port, id, CancellationToken.None);
+        return (generator, await arrival.WaitAsync(Timeout));
+    }
+
     [Fact]
     public async Task A_generator_that_says_the_expected_id_is_handed_to_the_run_and_frames_cross_both_ways()
     {
         using var links = Links();
-        var (host, port) = links.Address!.Value;
-        var id = Guid.NewGuid();
-        var arrival = links.Expect(id);
-        using var generator = await WorkerLinks.ConnectAsync(host, port, id, CancellationToken.None);
-        using var discriminator = await arrival.WaitAsync(Timeout);
+        var (generator, discriminator) = await LinkedAsync(links);
+        using var _ = generator;
+        using var __ = discriminator;
         Assert.Equal(0, links.ExpectedCount);
         Assert.Equal(1, links.LinkedCount);
 
@@ -74,11 +82,9 @@ public class WorkerLinksTests
     public async Task A_frame_longer_than_the_limit_is_refused_by_its_length_before_anything_is_read()
     {
         using var links = Links();
-        var (host, port) = links.Address!.Value;
-        var id = Guid.NewGuid();
-        var arrival = links.Expect(id);
-        using var generator = await WorkerLinks.ConnectAsync(host, port, id, CancellationToken.None);
-        using var discriminator = await arrival.WaitAsync(Timeout);
+        var (generator, discriminator) = await LinkedAsync(links);
+        using var _ = generator;
+        using var __ = discriminator;
         var header = BitConverter.GetBytes(WorkerLinks.MaxFrameBytes + 1);
         await generator.SendAsync(header, SocketFlags.None);
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => links.ReceiveAsync<LinkReply>(discriminator, CancellationToken.None));
@@ -89,11 +95,8 @@ public class WorkerLinksTests
     public async Task A_link_closed_mid_frame_is_an_IOException_not_a_short_read()
     {
         using var links = Links();
-        var (host, port) = links.Address!.Value;
-        var id = Guid.NewGuid();
-        var arrival = links.Expect(id);
-        var generator = await WorkerLinks.ConnectAsync(host, port, id, CancellationToken.None);
-        using var discriminator = await arrival.WaitAsync(Timeout);
+        var (generator, discriminator) = await LinkedAsync(links);
+        using var _ = discriminator;
         await generator.SendAsync(BitConverter.GetBytes(100), SocketFlags.None);
         generator.Shutdown(SocketShutdown.Both);
         generator.Dispose();
