@@ -180,6 +180,37 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_generator_that_fails_over_a_link_sends_the_reason_and_its_join_call_throws_the_exception()
+    {
+        // The test plays D: it expects a link on a worker silo's listener and invites a prepared G at step 0, then asks
+        // over the link for a batch at step 5. G answers with the reason and ends its JoinRun with the exception
+        // itself, which is what D rethrows (WorkerNotReadyException makes the coordinator reload the workers).
+        var generator = fixture.Client.GetGrain<IGeneratorWorkerGrain>("link-failure");
+        var spec = TestSpecs.SmallRing(steps: 100);
+        Assert.Equal(0, await generator.PrepareAsync(new WorkerSetup("link-failure", spec, null)));
+        try
+        {
+            var links = fixture.SiloService<WorkerLinks>("Secondary_1");
+            var (host, port) = links.Address!.Value;
+            var id = Guid.NewGuid();
+            var arrival = links.Expect(id);
+            var joining = generator.JoinRunAsync(0, new RunInvitation(id, host, port)).AsTask();
+            using var socket = await arrival.WaitAsync(Timeout);
+            await links.SendAsync(socket, new LinkRequest(LinkOperation.Sample, 5, null, 1), CancellationToken.None);
+            var reply = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
+            Assert.Null(reply.Next);
+            Assert.Contains("WorkerNotReadyException", reply.Error);
+            Assert.Contains("is at step 0", reply.Error);
+            var thrown = await Assert.ThrowsAsync<WorkerNotReadyException>(() => joining);
+            Assert.Contains("is at step 0", thrown.Message);
+        }
+        finally
+        {
+            await generator.ReleaseAsync();
+        }
+    }
+
+    [Fact]
     public async Task In_exchange_mode_G_and_D_train_in_parallel_on_two_silos_and_the_member_completes()
     {
         var member = fixture.Client.GetGrain<ICoordinatorGrain>("placement-exchange");

@@ -18,7 +18,9 @@ namespace GanCluster.Tests.Processes;
 [Collection(ProcessCollection.Name)]
 public partial class ClusterProcessTests(ITestOutputHelper output)
 {
-    private const long Steps = 1200, CheckpointEvery = 100;
+    // Long enough that no member finishes before all have checkpointed twice, however fast members train (1,200 was not, once
+    // G and D stepped together on one silo).
+    private const long Steps = 4000, CheckpointEvery = 100;
 
     private static GanSpec SweepSpec() => TestSpecs.SmallRing(steps: Steps) with
     {
