@@ -63,14 +63,19 @@ public enum RunPartner
 /// <param name="Count">At most this many steps (the next evaluation, checkpoint or PBT report is a boundary).</param>
 /// <param name="DiscriminatorSteps">k, D steps per G step.</param>
 /// <param name="MaxLoss">A step whose D or G loss is non-finite or above this in magnitude ends the run, unapplied by G.</param>
-/// <param name="Budget">Take no further step once this much time has passed (at least one step is always taken).</param>
+/// <param name="Budget">Take no further step once this much time has passed (after at least <see cref="AlternatingRun.MinSteps"/>).</param>
 [GenerateSerializer, Immutable, Alias("gan.AlternatingRun")]
 public sealed record AlternatingRun(
     [property: Id(0)] long Step,
     [property: Id(1)] int Count,
     [property: Id(2)] int DiscriminatorSteps,
     [property: Id(3)] double MaxLoss,
-    [property: Id(4)] TimeSpan Budget);
+    [property: Id(4)] TimeSpan Budget)
+{
+    /// <summary>Take at least this many steps whatever the budget (under load a step takes long in wall time, and a
+    /// run of one step would pay the run's calls for each step).</summary>
+    [Id(5)] public int MinSteps { get; init; } = 1;
+}
 
 /// <summary>
 /// Alternating mode: what a run of steps yielded, one entry per step from <see cref="Step"/>. When the last entry's

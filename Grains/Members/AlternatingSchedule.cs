@@ -5,16 +5,18 @@ namespace GanCluster.Grains.Members;
 
 /// <summary>
 /// The alternating schedule (training.mode alternating), run in stretches: the coordinator hands the discriminator
-/// worker a run of steps, and D and G pass samples and gradients to each other directly, one call per step (G applies
-/// D's gradient and samples the next batch in the same call). A run ends at the next evaluation, checkpoint or PBT
-/// report, so those see both workers at the same step, and once <see cref="Budget"/> has passed, so that the
-/// coordinator publishes progress and serves pause and cancel promptly. Where a run ends never changes the result:
-/// G's noise stream and D's data stream are the same however the steps are grouped.
+/// worker a run of steps, which D drives with G directly (G lends D its network on the same silo, links to it from
+/// another, or else takes one grain call per step). A run ends at the next evaluation, checkpoint or PBT report, so
+/// those see both workers at the same step, and once <see cref="Budget"/> has passed after at least
+/// <see cref="MinRunSteps"/>, so that the coordinator publishes progress and serves pause and cancel promptly. Where a
+/// run ends never changes the result: G's noise stream and D's data stream are the same however the steps are grouped.
 /// </summary>
 internal static class AlternatingSchedule
 {
-    /// <summary>A run takes no further step after this long (it takes at least one).</summary>
+    /// <summary>A run takes no further step after this long, once it has taken <see cref="MinRunSteps"/>.</summary>
     public static readonly TimeSpan Budget = TimeSpan.FromMilliseconds(100);
+    /// <summary>A run takes at least this many steps (within its count), however long they take.</summary>
+    public const int MinRunSteps = 8;
     public const int MaxRunSteps = 10_000;
 
     /// <summary>Steps until the next evaluation, checkpoint, PBT report or the end, at most <paramref name="maxSteps"/>.</summary>
@@ -35,7 +37,7 @@ internal static class AlternatingSchedule
     {
         int count = StepsToBoundary(spec, step, total, pbtInterval, MaxRunSteps);
         var run = await discriminator.TrainAlternatingAsync(
-            new AlternatingRun(step, count, spec.Training.DStepsPerGStep, spec.Training.MaxLoss, Budget));
+            new AlternatingRun(step, count, spec.Training.DStepsPerGStep, spec.Training.MaxLoss, Budget) { MinSteps = MinRunSteps });
         if (run.Step != step || run.DLoss.Length is 0 || run.DLoss.Length > count)
             throw new InvalidOperationException($"the discriminator of a member answered a run of {count} steps from {step} with {run.DLoss.Length} steps from {run.Step}");
         var steps = new StepStatistics[run.DLoss.Length];

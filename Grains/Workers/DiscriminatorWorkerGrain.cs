@@ -95,7 +95,8 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
             taken.Select(t => t.GradNormD).ToArray(), taken.Select(t => t.GradNormG).ToArray());
 
     /// <summary>Whether the run takes another step after the one just taken (the budget is checked between steps).</summary>
-    private static bool Continues(AlternatingRun run, int taken, Stopwatch clock) => taken + 1 < run.Count && clock.Elapsed < run.Budget;
+    private static bool Continues(AlternatingRun run, int taken, Stopwatch clock) =>
+        taken + 1 < run.Count && (taken + 1 < run.MinSteps || clock.Elapsed < run.Budget);
 
     /// <summary>G is on this silo: each step is one piece of compute work, D's k steps then G's step and next sample.</summary>
     private async Task RunWithLentGeneratorAsync(DiscriminatorModel d, GeneratorModel g, Device gDevice, AlternatingRun run, List<StepStatistics> taken)
