@@ -146,37 +146,58 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         }
     }
 
-    [Fact]
-    public async Task With_G_and_D_on_two_silos_the_alternating_schedule_is_bit_identical_to_the_single_process_loop()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task With_G_and_D_on_two_silos_the_alternating_schedule_is_bit_identical_to_the_single_process_loop(bool links)
     {
         // G and D cannot share memory across silos: G links to D's silo and each step is one request and one reply on
         // that link; the loans D opens to find a local G are closed again. One silo, where G lends D its network, is
         // the other case (MemberTrainingTests.The_grain_schedule_is_bit_identical_to_the_single_process_loop).
+        // Without links (off, or TLS on) each step is a grain call from D to G.
         const long steps = 2000;
         string[] workerSilos = ["Secondary_1", "Secondary_2"];
+        string memberId = links ? "placement-matches-reference" : "placement-matches-reference-by-calls";
         long linksBefore = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount);
-        var member = fixture.Client.GetGrain<ICoordinatorGrain>("placement-matches-reference");
+        foreach (var silo in workerSilos) fixture.SiloService<WorkerLinks>(silo).SuspendedForTests = !links;
+        try
+        {
+            await TrainAndCompareAsync(memberId, steps);
+        }
+        finally
+        {
+            foreach (var silo in workerSilos) fixture.SiloService<WorkerLinks>(silo).SuspendedForTests = false;
+        }
+        long linked = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount) - linksBefore;
+        if (links) Assert.True(linked > 0, "G never linked to D");
+        else Assert.Equal(0, linked);
+        foreach (var silo in workerSilos)
+        {
+            Assert.Equal(0, fixture.SiloService<GeneratorLoans>(silo).OpenCount);
+            Assert.Equal(0, fixture.SiloService<WorkerLinks>(silo).ExpectedCount);
+        }
+    }
+
+    private async Task TrainAndCompareAsync(string memberId, long steps)
+    {
+        var member = fixture.Client.GetGrain<ICoordinatorGrain>(memberId);
         var spec = TestSpecs.SmallRing(steps: steps) with { Checkpoint = new() { Every = steps }, Evaluation = new() { Every = steps, Samples = 500, MinSamplesPerMode = 10 } };
         await member.StartAsync(spec);
-        var running = await Eventually.WaitAsync(WorkersBySiloAsync, m => m.Values.Sum(l => l.Count) == 2, Timeout, "both workers to be active");
-        Assert.True(running[SiloNamed("Secondary_1")].Count == 1 && running[SiloNamed("Secondary_2")].Count == 1,
+        // This member's workers only (another test's may still be deactivating).
+        int Mine(List<GrainId> ids) => ids.Count(id => id.Key.ToString() == memberId);
+        var running = await Eventually.WaitAsync(WorkersBySiloAsync, m => m.Values.Sum(Mine) == 2, Timeout, "both workers to be active");
+        Assert.True(Mine(running[SiloNamed("Secondary_1")]) == 1 && Mine(running[SiloNamed("Secondary_2")]) == 1,
             $"workers by silo: {string.Join("; ", running.Select(p => $"{p.Key}: {string.Join(", ", p.Value)}"))}");
         var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
         Assert.Equal(MemberState.Completed, done.State);
 
         using var reference = new GanCluster.Grains.Gan.Training.ReferenceLoop(spec);
         reference.Run(steps);
-        var manifests = await new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).ListManifestsAsync("placement-matches-reference");
+        var manifests = await new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).ListManifestsAsync(memberId);
         Assert.Equal(steps, manifests[0].Step);
         using var g = new GanCluster.Grains.Gan.Training.GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(manifests[0].Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
-        Assert.True(workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount) > linksBefore, "G never linked to D");
-        foreach (var silo in workerSilos)
-        {
-            Assert.Equal(0, fixture.SiloService<GeneratorLoans>(silo).OpenCount);
-            Assert.Equal(0, fixture.SiloService<WorkerLinks>(silo).ExpectedCount);
-        }
     }
 
     [Fact]
