@@ -35,6 +35,9 @@ public static partial class ClusterLog
     [LoggerMessage(310, LogLevel.Warning, "Worker links: dropped a connection from {Peer}: {Reason}")]
     public static partial void LinkRefused(ILogger logger, string peer, string reason);
 
+    [LoggerMessage(312, LogLevel.Warning, "Worker links: cannot listen on {Endpoint} ({Reason}); generators on other silos take one grain call per step from this silo's discriminators (set a free Gan:Links:Port)")]
+    public static partial void LinksUnavailable(ILogger logger, string endpoint, string reason);
+
     [LoggerMessage(311, LogLevel.Warning, "Member {MemberId}: the generator could not link to the discriminator at {Host}:{Port} ({Reason}); its steps go as grain calls for {RetryAfter} (open Gan:Links:Port between the silos)")]
     public static partial void LinkFailed(ILogger logger, string memberId, string host, int port, string reason, TimeSpan retryAfter);
 }

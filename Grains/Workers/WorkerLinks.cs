@@ -79,6 +79,7 @@ public sealed class WorkerLinks : IDisposable
     private readonly Lock gate = new();
     private readonly CancellationTokenSource stopping = new();
     private Socket? listener;
+    private bool cannotListen;
     private int port;
 
     public WorkerLinks(WorkerLinkOptions options, bool tlsEnabled, IOptions<EndpointOptions> endpoints, Serializer serializer, ILogger<WorkerLinks> logger)
@@ -107,8 +108,8 @@ public sealed class WorkerLinks : IDisposable
             if (!Enabled || SuspendedForTests) return null;
             lock (gate)
             {
-                if (listener is null) Listen();
-                return (advertised!.ToString(), port);
+                if (listener is null && !cannotListen) Listen();
+                return listener is null ? null : (advertised!.ToString(), port);
             }
         }
     }
@@ -123,8 +124,11 @@ public sealed class WorkerLinks : IDisposable
         }
         catch (SocketException e)
         {
+            // Say, a fixed Gan:Links:Port taken by another silo on this machine: this silo's runs use grain calls.
             socket.Dispose();
-            throw new InvalidOperationException($"cannot listen for worker links on {listenOn} (Gan:Links:Port): {e.Message}", e);
+            cannotListen = true;
+            Telemetry.ClusterLog.LinksUnavailable(logger, listenOn.ToString(), e.Message);
+            return;
         }
         port = ((IPEndPoint)socket.LocalEndPoint!).Port;
         listener = socket;

@@ -16,13 +16,13 @@ public class WorkerLinksTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static WorkerLinks Links(bool enabled = true, bool tls = false)
+    private static WorkerLinks Links(bool enabled = true, bool tls = false, int port = 0)
     {
         var serializer = new ServiceCollection()
             .AddSerializer(b => b.AddAssembly(typeof(TensorMessage).Assembly).AddAssembly(typeof(WorkerLinks).Assembly))
             .BuildServiceProvider().GetRequiredService<Serializer>();
         var endpoints = Options.Create(new EndpointOptions { AdvertisedIPAddress = IPAddress.Loopback });
-        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled }, tls, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
+        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled, Port = port }, tls, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
     }
 
     /// <summary>A generator's socket connected under an expected id, and the socket the run received for it.</summary>
@@ -101,6 +101,16 @@ public class WorkerLinksTests
         generator.Shutdown(SocketShutdown.Both);
         generator.Dispose();
         await Assert.ThrowsAsync<IOException>(() => links.ReceiveAsync<LinkReply>(discriminator, CancellationToken.None));
+    }
+
+    [Fact]
+    public void A_link_port_already_taken_turns_links_off_for_that_silo_instead_of_failing_its_runs()
+    {
+        using var first = Links();
+        int port = first.Address!.Value.Port;
+        using var second = Links(port: port);
+        Assert.Null(second.Address);
+        Assert.Equal(port, first.Address!.Value.Port);
     }
 
     [Fact]
