@@ -52,8 +52,8 @@ public static class GanSiloBuilderExtensions
         silo.Services.AddSingleton<TorchCompute>();
         silo.Services.AddSingleton<Workers.GeneratorLoans>();
         var links = configuration.GetSection(Workers.WorkerLinkOptions.Section).Get<Workers.WorkerLinkOptions>() ?? new Workers.WorkerLinkOptions();
-        bool tls = GanTlsOptions.From(configuration).Enabled;
-        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, tls,
+        var tls = GanTlsOptions.From(configuration);
+        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, tls.Enabled ? tls.LoadCertificate() : null,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.EndpointOptions>>(),
             sp.GetRequiredService<Orleans.Serialization.Serializer>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Workers.WorkerLinks>>()));

@@ -53,18 +53,11 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
             }
             else if (first == linked)
             {
-                var socket = await linked;
-                try
-                {
-                    bool blocking = Compute.IsIdle;
-                    if (blocking) WorkerLinks.UseIdleTimeouts(socket);
-                    using var channel = new LinkChannel(links, socket, joining, blocking);
-                    await RunWithRemoteGeneratorAsync(model, channel, run, taken);
-                }
-                finally
-                {
-                    WorkerLinks.Close(socket);
-                }
+                using var link = await linked;
+                bool blocking = Compute.IsIdle;
+                if (blocking) link.UseIdleTimeouts();
+                using var channel = new LinkChannel(links, link, joining, blocking);
+                await RunWithRemoteGeneratorAsync(model, channel, run, taken);
             }
             else if (await joining == RunPartner.Messages)
             {

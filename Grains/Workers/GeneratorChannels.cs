@@ -31,7 +31,7 @@ internal sealed class GrainChannel(IGeneratorWorkerGrain generator) : IGenerator
 /// </summary>
 /// With <paramref name="blocking"/> (a lone member: nothing else to compute on this silo), the calling thread waits in
 /// the socket itself and the run goes on on that thread, with no hand-off per step.
-internal sealed class LinkChannel(WorkerLinks links, Socket socket, Task<RunPartner> joining, bool blocking) : IGeneratorChannel, IDisposable
+internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<RunPartner> joining, bool blocking) : IGeneratorChannel, IDisposable
 {
     private readonly CancellationTokenSource idle = new();
 

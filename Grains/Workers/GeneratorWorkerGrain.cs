@@ -74,27 +74,21 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
             return RunPartner.Lent;
         }
         if (invitation.LinkHost is null || DateTime.UtcNow < linkRetryAfter) return RunPartner.Messages;
-        Socket socket;
+        WorkerLink link;
         try
         {
             using var connecting = new CancellationTokenSource(LinkConnectTimeout);
-            socket = await WorkerLinks.ConnectAsync(invitation.LinkHost, invitation.LinkPort, invitation.Id, connecting.Token);
+            link = await links.ConnectAsync(invitation.LinkHost, invitation.LinkPort, invitation.Id, connecting.Token);
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException or System.Security.Authentication.AuthenticationException)
         {
             // A firewall, say: grain calls for a while, rather than a connect timeout on every run.
             linkRetryAfter = DateTime.UtcNow + LinkRetryDelay;
             Telemetry.ClusterLog.LinkFailed(Logger, MemberId, invitation.LinkHost, invitation.LinkPort, e.Message, LinkRetryDelay);
             return RunPartner.Messages;
         }
-        try
-        {
-            await ServeLinkAsync(socket);
-        }
-        finally
-        {
-            WorkerLinks.Close(socket);
-        }
+        using (link)
+            await ServeLinkAsync(link);
         return RunPartner.Linked;
     }
 
@@ -103,12 +97,12 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
     private DateTime linkRetryAfter;
 
     /// <summary>Answers the discriminator's requests until the run ends; a failure is sent to it, then thrown here.</summary>
-    private async Task ServeLinkAsync(Socket socket)
+    private async Task ServeLinkAsync(WorkerLink socket)
     {
         using var idle = new CancellationTokenSource();
         // A lone member (nothing else to compute here) waits in the socket itself: see WorkerLinks.Receive.
         bool blocking = Compute.IsIdle;
-        if (blocking) WorkerLinks.UseIdleTimeouts(socket);
+        if (blocking) socket.UseIdleTimeouts();
         while (true)
         {
             idle.CancelAfter(WorkerLinks.IdleTimeout);

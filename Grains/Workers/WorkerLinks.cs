@@ -1,7 +1,11 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
 using Microsoft.Extensions.Logging;
@@ -18,8 +22,8 @@ public sealed class WorkerLinkOptions
 
     /// <summary>
     /// A discriminator whose generator is on another silo steps with it over a direct TCP connection (one socket
-    /// write and read per step) instead of a grain call per step. Off, or with TLS on (the link is not encrypted),
-    /// each step is a grain call.
+    /// write and read per step) instead of a grain call per step; over TLS when the cluster has a certificate
+    /// (Gan:Tls). Off, each step is a grain call.
     /// </summary>
     public bool Enabled { get; set; } = true;
 
@@ -75,29 +79,31 @@ public sealed class WorkerLinks : IDisposable
     private readonly IPEndPoint? listenOn;
     private readonly IPAddress? advertised;
     private readonly ILogger<WorkerLinks> logger;
-    private readonly ConcurrentDictionary<Guid, TaskCompletionSource<Socket>> expected = new();
+    private readonly ConcurrentDictionary<Guid, TaskCompletionSource<WorkerLink>> expected = new();
     private readonly Lock gate = new();
     private readonly CancellationTokenSource stopping = new();
+    private readonly X509Certificate2? certificate;
     private Socket? listener;
     private bool cannotListen;
     private int port;
 
-    public WorkerLinks(WorkerLinkOptions options, bool tlsEnabled, IOptions<EndpointOptions> endpoints, Serializer serializer, ILogger<WorkerLinks> logger)
+    public WorkerLinks(WorkerLinkOptions options, X509Certificate2? certificate, IOptions<EndpointOptions> endpoints, Serializer serializer, ILogger<WorkerLinks> logger)
     {
         this.options = options;
+        this.certificate = certificate;
         this.logger = logger;
         Serializer = serializer;
         if (this.options.Port is < 0 or > 65535) throw new ArgumentException($"Gan:Links:Port must be a TCP port or 0 (any free port), got {this.options.Port}");
         var endpoint = endpoints.Value;
         advertised = endpoint.AdvertisedIPAddress;
         var listenAddress = endpoint.SiloListeningEndpoint?.Address ?? advertised;
-        Enabled = this.options.Enabled && !tlsEnabled && advertised is not null && listenAddress is not null;
+        Enabled = this.options.Enabled && advertised is not null && listenAddress is not null;
         if (Enabled) listenOn = new IPEndPoint(listenAddress!, this.options.Port);
     }
 
     public Serializer Serializer { get; }
 
-    /// <summary>Whether this silo offers links (on, no TLS, an advertised address).</summary>
+    /// <summary>Whether this silo offers links (on, and an advertised address).</summary>
     public bool Enabled { get; }
 
     /// <summary>Where generators connect to reach this silo; starts listening on first use. Null when links are off.</summary>
@@ -137,9 +143,9 @@ public sealed class WorkerLinks : IDisposable
     }
 
     /// <summary>A connection under <paramref name="id"/> will come: the task completes with it.</summary>
-    public Task<Socket> Expect(Guid id)
+    public Task<WorkerLink> Expect(Guid id)
     {
-        var arrival = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var arrival = new TaskCompletionSource<WorkerLink>(TaskCreationOptions.RunContinuationsAsynchronously);
         expected[id] = arrival;
         return arrival.Task;
     }
@@ -178,6 +184,7 @@ public sealed class WorkerLinks : IDisposable
 
     private async Task HandshakeAsync(Socket socket)
     {
+        WorkerLink? link = null;
         try
         {
             socket.NoDelay = true;
@@ -185,35 +192,40 @@ public sealed class WorkerLinks : IDisposable
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token))
             {
                 timeout.CancelAfter(HandshakeTimeout);
-                await ReadExactlyAsync(socket, id, timeout.Token);
+                link = await WorkerLink.AcceptAsync(socket, certificate, timeout.Token);
+                await link.Stream.ReadExactlyAsync(id, timeout.Token);
             }
-            if (expected.TryRemove(new Guid(id), out var arrival) && arrival.TrySetResult(socket))
+            if (expected.TryRemove(new Guid(id), out var arrival) && arrival.TrySetResult(link))
             {
                 Interlocked.Increment(ref linked);
                 return;
             }
             Telemetry.ClusterLog.LinkRefused(logger, socket.RemoteEndPoint?.ToString() ?? "?", "no run expects this link id");
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException or AuthenticationException)
         {
             Telemetry.ClusterLog.LinkRefused(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
         }
-        Close(socket);
+        if (link is not null) link.Dispose();
+        else Close(socket);
     }
 
-    /// <summary>The generator's side: connects to the discriminator's silo and says the run's id.</summary>
-    public static async Task<Socket> ConnectAsync(string host, int port, Guid id, CancellationToken cancellationToken)
+    /// <summary>The generator's side: connects to the discriminator's silo (over TLS when the cluster has a certificate) and says the run's id.</summary>
+    public async Task<WorkerLink> ConnectAsync(string host, int port, Guid id, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        WorkerLink? link = null;
         try
         {
             await socket.ConnectAsync(host, port, cancellationToken);
-            await socket.SendAsync(id.ToByteArray(), SocketFlags.None, cancellationToken);
-            return socket;
+            link = await WorkerLink.ConnectAsync(socket, certificate, cancellationToken);
+            await link.Stream.WriteAsync(id.ToByteArray(), cancellationToken);
+            return link;
         }
         catch
         {
-            socket.Dispose();
+            if (link is not null) link.Dispose();
+            else socket.Dispose();
             throw;
         }
     }
@@ -245,20 +257,15 @@ public sealed class WorkerLinks : IDisposable
 
     private T Parse<T>(byte[] payload) => Serializer.Deserialize<T>(payload) ?? throw new InvalidDataException("an empty worker link frame");
 
-    public async Task SendAsync<T>(Socket socket, T message, CancellationToken cancellationToken)
-    {
-        var frame = Frame(message);
-        int sent = 0;
-        while (sent < frame.Length)
-            sent += await socket.SendAsync(frame.AsMemory(sent), SocketFlags.None, cancellationToken);
-    }
+    public Task SendAsync<T>(WorkerLink link, T message, CancellationToken cancellationToken) =>
+        link.Stream.WriteAsync(Frame(message), cancellationToken).AsTask();
 
-    public async Task<T> ReceiveAsync<T>(Socket socket, CancellationToken cancellationToken)
+    public async Task<T> ReceiveAsync<T>(WorkerLink link, CancellationToken cancellationToken)
     {
         var header = new byte[4];
-        await ReadExactlyAsync(socket, header, cancellationToken);
+        await ReadExactlyAsync(link.Stream, header, cancellationToken);
         var payload = new byte[FrameLength(header)];
-        await ReadExactlyAsync(socket, payload, cancellationToken);
+        await ReadExactlyAsync(link.Stream, payload, cancellationToken);
         return Parse<T>(payload);
     }
 
@@ -266,45 +273,36 @@ public sealed class WorkerLinks : IDisposable
     /// The blocking forms, for a lone member's run on silos with nothing else to compute: the thread that waits for
     /// the peer's frame is woken by the kernel itself, with no socket-engine thread and no thread-pool hand-off in
     /// between (measured across two silos: 0.9 thread-pool work items per step against 2.8 with the async forms).
-    /// The socket's timeouts stand for the idle timeout.
+    /// The socket's timeouts (<see cref="WorkerLink.UseIdleTimeouts"/>) stand for the idle timeout.
     /// </summary>
-    public void Send<T>(Socket socket, T message)
-    {
-        var frame = Frame(message);
-        int sent = 0;
-        while (sent < frame.Length) sent += socket.Send(frame, sent, frame.Length - sent, SocketFlags.None);
-    }
+    public void Send<T>(WorkerLink link, T message) => link.Stream.Write(Frame(message));
 
-    public T Receive<T>(Socket socket)
+    public T Receive<T>(WorkerLink link)
     {
         var header = new byte[4];
-        ReadExactly(socket, header);
+        ReadExactly(link.Stream, header);
         var payload = new byte[FrameLength(header)];
-        ReadExactly(socket, payload);
+        ReadExactly(link.Stream, payload);
         return Parse<T>(payload);
     }
 
-    /// <summary>Sets the blocking forms' timeouts to <see cref="IdleTimeout"/>.</summary>
-    public static void UseIdleTimeouts(Socket socket) =>
-        socket.ReceiveTimeout = socket.SendTimeout = (int)IdleTimeout.TotalMilliseconds;
-
-    private static void ReadExactly(Socket socket, byte[] buffer)
+    private static async Task ReadExactlyAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int read = 0;
         while (read < buffer.Length)
         {
-            int n = socket.Receive(buffer, read, buffer.Length - read, SocketFlags.None);
+            int n = await stream.ReadAsync(buffer[read..], cancellationToken);
             if (n == 0) throw new IOException($"the worker link closed after {read} of {buffer.Length} bytes");
             read += n;
         }
     }
 
-    private static async Task ReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    private static void ReadExactly(Stream stream, byte[] buffer)
     {
         int read = 0;
         while (read < buffer.Length)
         {
-            int n = await socket.ReceiveAsync(buffer[read..], SocketFlags.None, cancellationToken);
+            int n = stream.Read(buffer, read, buffer.Length - read);
             if (n == 0) throw new IOException($"the worker link closed after {read} of {buffer.Length} bytes");
             read += n;
         }
@@ -321,5 +319,89 @@ public sealed class WorkerLinks : IDisposable
             listener = null;
         }
         stopping.Dispose();
+    }
+}
+
+/// <summary>
+/// One end of a worker link: the socket, and the stream the frames go over — the socket itself, or TLS over it when
+/// the cluster has a certificate (the same certificate and the same acceptance rule as the silos' own connections:
+/// a chain the machine trusts, or the cluster's own certificate, pinned by its SHA-256 thumbprint; both ends must
+/// present one).
+/// </summary>
+public sealed class WorkerLink : IDisposable
+{
+    private readonly Socket socket;
+
+    private WorkerLink(Socket socket, Stream stream)
+    {
+        this.socket = socket;
+        Stream = stream;
+    }
+
+    public Stream Stream { get; }
+    public bool Encrypted => Stream is SslStream;
+
+    internal static async Task<WorkerLink> AcceptAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken)
+    {
+        var plain = new NetworkStream(socket, ownsSocket: false);
+        if (certificate is null) return new WorkerLink(socket, plain);
+        var tls = new SslStream(plain, leaveInnerStreamOpen: false);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateRequired = true,
+                RemoteCertificateValidationCallback = Validator(certificate),
+            }, cancellationToken);
+            return new WorkerLink(socket, tls);
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
+        }
+    }
+
+    internal static async Task<WorkerLink> ConnectAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken)
+    {
+        var plain = new NetworkStream(socket, ownsSocket: false);
+        if (certificate is null) return new WorkerLink(socket, plain);
+        var tls = new SslStream(plain, leaveInnerStreamOpen: false);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
+                ClientCertificates = [certificate],
+                RemoteCertificateValidationCallback = Validator(certificate),
+            }, cancellationToken);
+            return new WorkerLink(socket, tls);
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static RemoteCertificateValidationCallback Validator(X509Certificate2 certificate)
+    {
+        string pinned = certificate.GetCertHashString(HashAlgorithmName.SHA256);
+        return (_, remote, _, errors) =>
+            errors == SslPolicyErrors.None
+            || (remote is not null && string.Equals(remote.GetCertHashString(HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase)
+                && (errors & SslPolicyErrors.RemoteCertificateNotAvailable) == 0);
+    }
+
+    /// <summary>Sets the blocking forms' timeouts to <see cref="WorkerLinks.IdleTimeout"/>.</summary>
+    public void UseIdleTimeouts() => socket.ReceiveTimeout = socket.SendTimeout = (int)WorkerLinks.IdleTimeout.TotalMilliseconds;
+
+    /// <summary>Closes with a reset: the run's requests and replies are all answered, and nothing lingers in TIME_WAIT.</summary>
+    public void Dispose()
+    {
+        try { Stream.Dispose(); }
+        catch (IOException) { }
+        WorkerLinks.Close(socket);
     }
 }

@@ -1,8 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Workers;
+using GanCluster.Tests.Security;
+using GanCluster.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -11,40 +14,35 @@ using Orleans.Serialization;
 
 namespace GanCluster.Tests.Grains;
 
-/// <summary>The direct worker links on their own: handshake, frames, and what they refuse.</summary>
+/// <summary>The direct worker links on their own: handshake, frames, TLS, and what they refuse.</summary>
 public class WorkerLinksTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static WorkerLinks Links(bool enabled = true, bool tls = false, int port = 0)
+    private static WorkerLinks Links(bool enabled = true, X509Certificate2? certificate = null, int port = 0)
     {
         var serializer = new ServiceCollection()
             .AddSerializer(b => b.AddAssembly(typeof(TensorMessage).Assembly).AddAssembly(typeof(WorkerLinks).Assembly))
             .BuildServiceProvider().GetRequiredService<Serializer>();
         var endpoints = Options.Create(new EndpointOptions { AdvertisedIPAddress = IPAddress.Loopback });
-        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled, Port = port }, tls, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
+        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled, Port = port }, certificate, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
     }
 
-    /// <summary>A generator's socket connected under an expected id, and the socket the run received for it.</summary>
-    private static async Task<(Socket Generator, Socket Discriminator)> LinkedAsync(WorkerLinks links)
+    private static X509Certificate2 Certificate(TempDirectory dir, string subject) =>
+        X509CertificateLoader.LoadPkcs12FromFile(TestCertificates.CreatePfx(dir.Path, subject, "pw"), "pw", X509KeyStorageFlags.EphemeralKeySet);
+
+    /// <summary>A generator's end connected (through <paramref name="from"/>) under an expected id, and the run's end.</summary>
+    private static async Task<(WorkerLink Generator, WorkerLink Discriminator)> LinkedAsync(WorkerLinks links, WorkerLinks? from = null)
     {
         var (host, port) = links.Address!.Value;
         var id = Guid.NewGuid();
         var arrival = links.Expect(id);
-        var generator = await WorkerLinks.ConnectAsync(host, port, id, CancellationToken.None);
+        var generator = await (from ?? links).ConnectAsync(host, port, id, CancellationToken.None);
         return (generator, await arrival.WaitAsync(Timeout));
     }
 
-    [Fact]
-    public async Task A_generator_that_says_the_expected_id_is_handed_to_the_run_and_frames_cross_both_ways()
+    private static async Task FramesCrossBothWaysAsync(WorkerLinks links, WorkerLink generator, WorkerLink discriminator)
     {
-        using var links = Links();
-        var (generator, discriminator) = await LinkedAsync(links);
-        using var _ = generator;
-        using var __ = discriminator;
-        Assert.Equal(0, links.ExpectedCount);
-        Assert.Equal(1, links.LinkedCount);
-
         var gradient = TensorMessage.FromFloats([1.5f, -2f, 3.25f, 0f], 2, 2);
         await links.SendAsync(discriminator, new LinkRequest(LinkOperation.ApplyGradientAndSample, 41, gradient, 3), CancellationToken.None);
         var request = links.Receive<LinkRequest>(generator);
@@ -61,17 +59,73 @@ public class WorkerLinksTests
     }
 
     [Fact]
+    public async Task A_generator_that_says_the_expected_id_is_handed_to_the_run_and_frames_cross_both_ways()
+    {
+        using var links = Links();
+        var (generator, discriminator) = await LinkedAsync(links);
+        using var _ = generator;
+        using var __ = discriminator;
+        Assert.Equal(0, links.ExpectedCount);
+        Assert.Equal(1, links.LinkedCount);
+        Assert.False(discriminator.Encrypted);
+        await FramesCrossBothWaysAsync(links, generator, discriminator);
+    }
+
+    [Fact]
+    public async Task With_the_cluster_certificate_links_are_TLS_on_both_ends_and_frames_cross_both_ways()
+    {
+        using var dir = new TempDirectory();
+        using var certificate = Certificate(dir, "gancluster-links");
+        using var links = Links(certificate: certificate);
+        Assert.NotNull(links.Address);
+        var (generator, discriminator) = await LinkedAsync(links);
+        using var _ = generator;
+        using var __ = discriminator;
+        Assert.True(generator.Encrypted);
+        Assert.True(discriminator.Encrypted);
+        await FramesCrossBothWaysAsync(links, generator, discriminator);
+    }
+
+    [Fact]
+    public async Task A_TLS_listener_refuses_a_peer_with_another_certificate_and_one_without_TLS()
+    {
+        using var dir = new TempDirectory();
+        using var certificate = Certificate(dir, "gancluster-links");
+        using var other = Certificate(dir, "someone-else");
+        using var links = Links(certificate: certificate);
+        using var stranger = Links(certificate: other);
+        using var plain = Links();
+        var (host, port) = links.Address!.Value;
+
+        var id = Guid.NewGuid();
+        var arrival = links.Expect(id);
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            using var refused = await stranger.ConnectAsync(host, port, id, CancellationToken.None);
+            // Depending on which side rejects first, the client may see the refusal only on its first read.
+            await refused.Stream.ReadExactlyAsync(new byte[1]);
+        });
+        using (var unencrypted = await plain.ConnectAsync(host, port, id, CancellationToken.None))
+        {
+            int read;
+            try { read = await unencrypted.Stream.ReadAsync(new byte[1]).AsTask().WaitAsync(Timeout); }
+            catch (IOException) { read = 0; } // closed with a reset
+            Assert.Equal(0, read);
+        }
+        Assert.False(arrival.IsCompleted);
+        Assert.Equal(0, links.LinkedCount);
+    }
+
+    [Fact]
     public async Task A_connection_under_an_id_no_run_expects_is_closed_and_the_expected_one_still_waits()
     {
         using var links = Links();
         var (host, port) = links.Address!.Value;
         var arrival = links.Expect(Guid.NewGuid());
-        using var stranger = await WorkerLinks.ConnectAsync(host, port, Guid.NewGuid(), CancellationToken.None);
-        var buffer = new byte[16];
-        using var timeout = new CancellationTokenSource(Timeout);
+        using var stranger = await links.ConnectAsync(host, port, Guid.NewGuid(), CancellationToken.None);
         int read;
-        try { read = await stranger.ReceiveAsync(buffer, SocketFlags.None, timeout.Token); }
-        catch (SocketException) { read = 0; } // closed with a reset
+        try { read = await stranger.Stream.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeout); }
+        catch (IOException) { read = 0; } // closed with a reset
         Assert.Equal(0, read);
         Assert.False(arrival.IsCompleted);
         Assert.Equal(1, links.ExpectedCount);
@@ -85,8 +139,7 @@ public class WorkerLinksTests
         var (generator, discriminator) = await LinkedAsync(links);
         using var _ = generator;
         using var __ = discriminator;
-        var header = BitConverter.GetBytes(WorkerLinks.MaxFrameBytes + 1);
-        await generator.SendAsync(header, SocketFlags.None);
+        await generator.Stream.WriteAsync(BitConverter.GetBytes(WorkerLinks.MaxFrameBytes + 1));
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => links.ReceiveAsync<LinkReply>(discriminator, CancellationToken.None));
         Assert.Contains($"{WorkerLinks.MaxFrameBytes + 1} bytes", e.Message);
     }
@@ -97,10 +150,9 @@ public class WorkerLinksTests
         using var links = Links();
         var (generator, discriminator) = await LinkedAsync(links);
         using var _ = discriminator;
-        await generator.SendAsync(BitConverter.GetBytes(100), SocketFlags.None);
-        generator.Shutdown(SocketShutdown.Both);
+        await generator.Stream.WriteAsync(BitConverter.GetBytes(100));
         generator.Dispose();
-        await Assert.ThrowsAsync<IOException>(() => links.ReceiveAsync<LinkReply>(discriminator, CancellationToken.None));
+        await Assert.ThrowsAnyAsync<IOException>(() => links.ReceiveAsync<LinkReply>(discriminator, CancellationToken.None));
     }
 
     [Fact]
@@ -114,10 +166,9 @@ public class WorkerLinksTests
     }
 
     [Fact]
-    public void Links_are_off_when_configured_off_and_when_the_cluster_uses_TLS_since_they_are_not_encrypted()
+    public void Links_are_off_when_configured_off()
     {
         using (var off = Links(enabled: false)) Assert.Null(off.Address);
-        using (var tls = Links(tls: true)) Assert.Null(tls.Address);
         using var on = Links();
         Assert.NotNull(on.Address);
     }
