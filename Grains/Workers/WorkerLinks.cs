@@ -341,41 +341,31 @@ public sealed class WorkerLink : IDisposable
     public Stream Stream { get; }
     public bool Encrypted => Stream is SslStream;
 
-    internal static async Task<WorkerLink> AcceptAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken)
-    {
-        var plain = new NetworkStream(socket, ownsSocket: false);
-        if (certificate is null) return new WorkerLink(socket, plain);
-        var tls = new SslStream(plain, leaveInnerStreamOpen: false);
-        try
+    internal static Task<WorkerLink> AcceptAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken) =>
+        OverAsync(socket, certificate, tls => tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateRequired = true,
-                RemoteCertificateValidationCallback = Validator(certificate),
-            }, cancellationToken);
-            return new WorkerLink(socket, tls);
-        }
-        catch
-        {
-            await tls.DisposeAsync();
-            throw;
-        }
-    }
+            ServerCertificate = certificate,
+            ClientCertificateRequired = true,
+            RemoteCertificateValidationCallback = Validator(certificate!),
+        }, cancellationToken));
 
-    internal static async Task<WorkerLink> ConnectAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken)
+    internal static Task<WorkerLink> ConnectAsync(Socket socket, X509Certificate2? certificate, CancellationToken cancellationToken) =>
+        OverAsync(socket, certificate, tls => tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = certificate!.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
+            ClientCertificates = [certificate],
+            RemoteCertificateValidationCallback = Validator(certificate),
+        }, cancellationToken));
+
+    /// <summary>The socket's stream, or TLS over it (authenticated by <paramref name="authenticate"/>) when there is a certificate.</summary>
+    private static async Task<WorkerLink> OverAsync(Socket socket, X509Certificate2? certificate, Func<SslStream, Task> authenticate)
     {
         var plain = new NetworkStream(socket, ownsSocket: false);
         if (certificate is null) return new WorkerLink(socket, plain);
         var tls = new SslStream(plain, leaveInnerStreamOpen: false);
         try
         {
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
-                ClientCertificates = [certificate],
-                RemoteCertificateValidationCallback = Validator(certificate),
-            }, cancellationToken);
+            await authenticate(tls);
             return new WorkerLink(socket, tls);
         }
         catch
