@@ -46,14 +46,15 @@ public static class GanSiloBuilderExtensions
     /// </summary>
     public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
     {
-        silo.UseGanTls(configuration);
+        var tls = GanTlsOptions.From(configuration);
+        var certificate = tls.Enabled ? tls.LoadCertificate() : null; // for the silo's connections and its worker links
+        silo.UseGanTls(certificate);
         string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
         silo.Services.AddSingleton<Workers.GeneratorLoans>();
         var links = configuration.GetSection(Workers.WorkerLinkOptions.Section).Get<Workers.WorkerLinkOptions>() ?? new Workers.WorkerLinkOptions();
-        var tls = GanTlsOptions.From(configuration);
-        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, tls.Enabled ? tls.LoadCertificate() : null,
+        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, certificate,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.EndpointOptions>>(),
             sp.GetRequiredService<Orleans.Serialization.Serializer>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Workers.WorkerLinks>>()));

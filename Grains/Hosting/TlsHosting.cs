@@ -65,12 +65,24 @@ public sealed class GanTlsOptions
 public static class TlsHosting
 {
     /// <summary>With Gan:Tls:CertificatePath set, every silo and gateway connection is TLS (mutual: peers present a certificate).</summary>
-    public static ISiloBuilder UseGanTls(this ISiloBuilder silo, IConfiguration configuration)
+    public static ISiloBuilder UseGanTls(this ISiloBuilder silo, IConfiguration configuration) =>
+        UseGanTls(silo, GanTlsOptions.From(configuration) is { Enabled: true } options ? options.LoadCertificate() : null);
+
+    /// <summary>TLS with an already loaded certificate (null: none), so that the silo loads it once for all its uses.</summary>
+    public static ISiloBuilder UseGanTls(this ISiloBuilder silo, X509Certificate2? certificate) =>
+        certificate is null ? silo : silo.UseTls(certificate, tls => Configure(tls, certificate));
+
+    /// <summary>
+    /// The acceptance rule for a remote certificate: its chain validates against the machine's trust store, or it is
+    /// the cluster's own certificate, pinned by its SHA-256 thumbprint.
+    /// </summary>
+    public static Func<X509Certificate?, SslPolicyErrors, bool> RemoteCertificateRule(X509Certificate2 certificate)
     {
-        var options = GanTlsOptions.From(configuration);
-        if (!options.Enabled) return silo;
-        var certificate = options.LoadCertificate();
-        return silo.UseTls(certificate, tls => Configure(tls, certificate));
+        string pinned = certificate.GetCertHashString(HashAlgorithmName.SHA256);
+        return (remote, errors) =>
+            errors == SslPolicyErrors.None
+            || (remote is not null && string.Equals(remote.GetCertHashString(HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase)
+                && (errors & SslPolicyErrors.RemoteCertificateNotAvailable) == 0);
     }
 
     /// <summary>
@@ -82,11 +94,8 @@ public static class TlsHosting
     {
         tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
         tls.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-        string pinned = certificate.GetCertHashString(HashAlgorithmName.SHA256);
-        tls.RemoteCertificateValidation = (remote, _, errors) =>
-            errors == SslPolicyErrors.None
-            || (remote is not null && string.Equals(remote.GetCertHashString(HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase)
-                && (errors & SslPolicyErrors.RemoteCertificateNotAvailable) == 0);
+        var accepts = RemoteCertificateRule(certificate);
+        tls.RemoteCertificateValidation = (remote, _, errors) => accepts(remote, errors);
         tls.OnAuthenticateAsClient = (_, client) => client.TargetHost ??= certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
     }
 }

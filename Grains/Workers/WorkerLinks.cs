@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
@@ -324,9 +323,8 @@ public sealed class WorkerLinks : IDisposable
 
 /// <summary>
 /// One end of a worker link: the socket, and the stream the frames go over — the socket itself, or TLS over it when
-/// the cluster has a certificate (the same certificate and the same acceptance rule as the silos' own connections:
-/// a chain the machine trusts, or the cluster's own certificate, pinned by its SHA-256 thumbprint; both ends must
-/// present one).
+/// the cluster has a certificate (the same certificate and the same acceptance rule as the silos' own connections,
+/// <see cref="Hosting.TlsHosting.RemoteCertificateRule"/>; both ends must present one).
 /// </summary>
 public sealed class WorkerLink : IDisposable
 {
@@ -377,11 +375,8 @@ public sealed class WorkerLink : IDisposable
 
     private static RemoteCertificateValidationCallback Validator(X509Certificate2 certificate)
     {
-        string pinned = certificate.GetCertHashString(HashAlgorithmName.SHA256);
-        return (_, remote, _, errors) =>
-            errors == SslPolicyErrors.None
-            || (remote is not null && string.Equals(remote.GetCertHashString(HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase)
-                && (errors & SslPolicyErrors.RemoteCertificateNotAvailable) == 0);
+        var accepts = Hosting.TlsHosting.RemoteCertificateRule(certificate);
+        return (_, remote, _, errors) => accepts(remote, errors);
     }
 
     /// <summary>Sets the blocking forms' timeouts to <see cref="WorkerLinks.IdleTimeout"/>.</summary>
