@@ -168,7 +168,9 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
             called = clock.Elapsed;
             if (Continues(run, taken.Count, clock))
             {
-                var both = await generator.ApplyGradientAndSampleAsync(at, gradient, run.DiscriminatorSteps);
+                // While G takes its step, D passes the real rows of its next one.
+                var both = await generator.ApplyGradientAndSampleAsync(at, gradient, run.DiscriminatorSteps,
+                    () => Compute.RunAsync(() => model.PrepareNextStep()));
                 Record(metrics, "apply_gradient_and_sample", clock.Elapsed - called, GanMetrics.BytesOf(both.Next));
                 taken.Add(statistics with { GradNormG = both.Step.GradNorm });
                 batch = both.Next;

@@ -8,7 +8,8 @@ namespace GanCluster.Grains.Workers;
 internal interface IGeneratorChannel
 {
     Task<GeneratorBatch> SampleAsync(long step, int discriminatorSteps);
-    Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps);
+    /// <summary>G's step on D's gradient and G's next batch; <paramref name="meanwhile"/> runs while G works (once the gradient is sent).</summary>
+    Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile);
     Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
     /// <summary>The run ends without a G step (a diverged D step).</summary>
     Task EndAsync();
@@ -18,8 +19,20 @@ internal interface IGeneratorChannel
 internal sealed class GrainChannel(IGeneratorWorkerGrain generator) : IGeneratorChannel
 {
     public Task<GeneratorBatch> SampleAsync(long step, int discriminatorSteps) => generator.SampleAsync(step, discriminatorSteps).AsTask();
-    public Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps) =>
-        generator.ApplyGradientAndSampleAsync(step, gradient, discriminatorSteps).AsTask();
+    public async Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile)
+    {
+        var call = generator.ApplyGradientAndSampleAsync(step, gradient, discriminatorSteps).AsTask();
+        try
+        {
+            await meanwhile();
+        }
+        catch
+        {
+            _ = call.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            throw;
+        }
+        return await call;
+    }
     public Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient) => generator.ApplyGradientAsync(step, gradient).AsTask();
     public Task EndAsync() => Task.CompletedTask;
 }
@@ -39,9 +52,9 @@ internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<Run
         (await CallAsync(new LinkRequest(LinkOperation.Sample, step, null, discriminatorSteps))).Next
         ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no batch");
 
-    public async Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps)
+    public async Task<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile)
     {
-        var reply = await CallAsync(new LinkRequest(LinkOperation.ApplyGradientAndSample, step, gradient, discriminatorSteps));
+        var reply = await CallAsync(new LinkRequest(LinkOperation.ApplyGradientAndSample, step, gradient, discriminatorSteps), meanwhile);
         return new GeneratorStepAndBatch(
             reply.Step ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no step result"),
             reply.Next ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no batch"));
@@ -67,12 +80,13 @@ internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<Run
     private Task<LinkReply> ReceiveAsync() =>
         blocking ? Task.FromResult(links.Receive<LinkReply>(socket)) : links.ReceiveAsync<LinkReply>(socket, idle.Token);
 
-    private async Task<LinkReply> CallAsync(LinkRequest request)
+    private async Task<LinkReply> CallAsync(LinkRequest request, Func<Task>? meanwhile = null)
     {
         LinkReply reply;
         try
         {
             await SendAsync(request);
+            if (meanwhile is not null) await meanwhile();
             reply = await ReceiveAsync();
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)

@@ -101,6 +101,122 @@ public sealed class HandMlpTests
         using (var g = new GeneratorModel(ring, data, CPU)) Assert.True(g.UsesHandBackprop);
     }
 
+    [Theory]
+    [InlineData("relu")]
+    [InlineData("leaky_relu")]
+    [InlineData("tanh")]
+    public void A_row_pass_in_blocks_equals_one_forward_and_backward_over_all_rows_bit_for_bit(string activation)
+    {
+        manual_seed(11);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        TorchSharp.Modules.Linear[] layers = [nn.Linear(3, 16), nn.Linear(16, 16), nn.Linear(16, 2)];
+        using var optimizer = new FlatAdam(layers.SelectMany(l => l.parameters()), 1e-3, 0.5, 0.999);
+        using var mlp = HandMlp.For((layers, activation), optimizer)!;
+        var x = randn(64, 3);
+        var gradient = randn(64, 2);
+
+        var kept = new List<Tensor>();
+        var output = mlp.Forward(x, kept);
+        mlp.Backward(kept, gradient, parameterGradients: true, inputGradient: false);
+        var whole = optimizer.GradientBuffer.data<float>().ToArray();
+        optimizer.GradientBuffer.zero_();
+
+        // The second block's rows before the first: a block does not depend on the others.
+        var pass = mlp.Pass(64);
+        pass.Forward(x.narrow(0, 40, 24), 40);
+        pass.Backward(gradient.narrow(0, 40, 24), 40);
+        pass.Forward(x.narrow(0, 0, 40), 0);
+        pass.Backward(gradient.narrow(0, 0, 40), 0);
+        pass.ParameterGradients();
+
+        Assert.Equal(output.data<float>().ToArray(), pass.Output.data<float>().ToArray());
+        Assert.Contains(whole, v => v != 0);
+        Assert.Equal(whole, optimizer.GradientBuffer.data<float>().ToArray());
+    }
+
+    public static TheoryData<string, string, bool, int> StandardCases => new()
+    {
+        // activation, generator loss, conditional, k
+        { "relu", "non_saturating", false, 1 },
+        { "leaky_relu", "minimax", true, 2 },
+        { "tanh", "non_saturating", false, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(StandardCases))]
+    public void A_prepared_discriminator_step_equals_the_step_computed_whole_bit_for_bit(string activation, string generatorLoss, bool conditional, int k)
+    {
+        var spec = Spec(activation, "standard", generatorLoss, conditional, k);
+        var data = RealData.FromSpec(spec.Data);
+        using var g = new GeneratorModel(spec, data, CPU);
+        using var prepared = new DiscriminatorModel(spec, data, CPU);
+        using var whole = new DiscriminatorModel(spec, data, CPU);
+        for (int step = 0; step < 4; step++)
+        {
+            using var scope = NewDisposeScope();
+            Assert.True(prepared.PrepareNextStep());
+            Assert.True(prepared.Prepared);
+            Assert.False(prepared.PrepareNextStep()); // once per step
+            using var batch = g.Sample(k);
+            var a = prepared.Train(batch.ForDiscriminator, batch.DiscriminatorLabels, batch.ForGenerator, batch.GeneratorLabels);
+            var b = whole.Train(batch.ForDiscriminator, batch.DiscriminatorLabels, batch.ForGenerator, batch.GeneratorLabels);
+            Assert.False(prepared.Prepared);
+            Assert.Equal(b.GeneratorGradient.data<float>().ToArray(), a.GeneratorGradient.data<float>().ToArray());
+            Assert.Equal(whole.LastGradients(), prepared.LastGradients());
+            Assert.Equal((b.DLoss, b.GLoss, b.MeanDReal, b.MeanDFake, b.GradNorm), (a.DLoss, a.GLoss, a.MeanDReal, a.MeanDFake, a.GradNorm));
+            g.ApplyGradient(b.GeneratorGradient);
+        }
+        Assert.Equal(whole.WeightBytes(), prepared.WeightBytes());
+    }
+
+    [Fact]
+    public void A_checkpoint_taken_with_a_prepared_step_equals_one_taken_without_and_training_goes_on_the_same()
+    {
+        var spec = Spec("relu", "standard", "non_saturating", conditional: false, k: 1);
+        var data = RealData.FromSpec(spec.Data);
+        using var g = new GeneratorModel(spec, data, CPU);
+        using var prepared = new DiscriminatorModel(spec, data, CPU);
+        using var whole = new DiscriminatorModel(spec, data, CPU);
+        using (var batch = g.Sample(1))
+        {
+            prepared.Train(batch.ForDiscriminator, null, batch.ForGenerator, null).GeneratorGradient.Dispose();
+            whole.Train(batch.ForDiscriminator, null, batch.ForGenerator, null).GeneratorGradient.Dispose();
+        }
+        Assert.True(prepared.PrepareNextStep());
+        Assert.Equal(Checkpoint(whole), Checkpoint(prepared));
+        Assert.False(prepared.Prepared); // the data stream went back: the next step is computed whole
+        using (var batch = g.Sample(1))
+        {
+            prepared.Train(batch.ForDiscriminator, null, batch.ForGenerator, null).GeneratorGradient.Dispose();
+            whole.Train(batch.ForDiscriminator, null, batch.ForGenerator, null).GeneratorGradient.Dispose();
+        }
+        Assert.Equal(whole.WeightBytes(), prepared.WeightBytes());
+
+        // A loaded state drops a prepared step (its weights and data stream are the loaded ones).
+        Assert.True(prepared.PrepareNextStep());
+        using (var reader = new BinaryReader(new MemoryStream(Checkpoint(whole)))) prepared.Load(reader);
+        Assert.False(prepared.Prepared);
+        Assert.Equal(Checkpoint(whole), Checkpoint(prepared));
+    }
+
+    [Fact]
+    public void Only_hand_written_standard_loss_d_first_steps_are_prepared()
+    {
+        var data = RealData.FromSpec(TestSpecs.SmallRing().Data);
+        using (var d = new DiscriminatorModel(Spec("relu", "standard", "non_saturating", false, 1), data, CPU)) Assert.True(d.PrepareNextStep());
+        using (var d = new DiscriminatorModel(Spec("relu", "standard", "non_saturating", false, 1, order: "g_first"), data, CPU)) Assert.False(d.PrepareNextStep());
+        using (var d = new DiscriminatorModel(Spec("relu", "hinge", "non_saturating", false, 1), data, CPU)) Assert.False(d.PrepareNextStep());
+        using (var d = new DiscriminatorModel(Spec("relu", "standard", "non_saturating", false, 1), data, CPU, handBackprop: false)) Assert.False(d.PrepareNextStep());
+    }
+
+    private static byte[] Checkpoint(DiscriminatorModel d)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) d.Save(writer);
+        return stream.ToArray();
+    }
+
     /// <summary>Equal within float rounding: |a − b| ≤ 1e-5 + 1e-3·|b| element by element.</summary>
     private static void Close(float[] expected, float[] actual, string what)
     {

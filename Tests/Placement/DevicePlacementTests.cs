@@ -159,6 +159,7 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         string[] workerSilos = ["Secondary_1", "Secondary_2"];
         string memberId = links ? "placement-matches-reference" : "placement-matches-reference-by-calls";
         long linksBefore = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount);
+        long preparedBefore = GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps;
         foreach (var silo in workerSilos) fixture.SiloService<WorkerLinks>(silo).SuspendedForTests = !links;
         try
         {
@@ -171,6 +172,9 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         long linked = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount) - linksBefore;
         if (links) Assert.True(linked > 0, "G never linked to D");
         else Assert.Equal(0, linked);
+        // D passed its next real rows while G took its step (the silos run in this process); the weights are the same.
+        Assert.True(GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore > steps / 2,
+            $"D prepared {GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore} of {steps} steps");
         foreach (var silo in workerSilos)
         {
             Assert.Equal(0, fixture.SiloService<GeneratorLoans>(silo).OpenCount);

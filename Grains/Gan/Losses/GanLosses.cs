@@ -67,16 +67,16 @@ public sealed class GanLoss(LossSpec spec)
     }
 
     /// <summary>
-    /// The standard D loss of logits [2B] (B real rows, then B fake) against <see cref="DiscriminatorTargets"/>, and its
-    /// gradient with respect to the logits, from <paramref name="probabilities"/> = σ(logits): the two halves' mean
-    /// binary cross-entropies summed are twice the mean over all 2B rows, and d/dlogit = (σ(logit) − target) / B.
+    /// The standard D loss of logits [2B] (B real rows, then B fake) against <see cref="DiscriminatorTargets"/>: the two
+    /// halves' mean binary cross-entropies summed are twice the mean over all 2B rows.
     /// </summary>
-    public static (Tensor Loss, Tensor Gradient) StandardDiscriminator(Tensor logits, Tensor probabilities, Tensor targets, int batch)
-    {
-        var value = binary_cross_entropy_with_logits(logits, targets).mul_(2);
-        var gradient = (probabilities - targets).div_(batch);
-        return (value, gradient);
-    }
+    public static Tensor StandardValue(Tensor logits, Tensor targets) => binary_cross_entropy_with_logits(logits, targets).mul_(2);
+
+    /// <summary>
+    /// The gradient of <see cref="StandardValue"/> with respect to the logits, from <paramref name="probabilities"/> =
+    /// σ(logits): d/dlogit = (σ(logit) − target) / B, row by row (any block of rows alone gives the same values).
+    /// </summary>
+    public static Tensor StandardGradient(Tensor probabilities, Tensor targets, int batch) => (probabilities - targets).div_(batch);
 
     /// <summary>
     /// The standard G loss of logits [B] and its gradient with respect to them, from <paramref name="probabilities"/> =

@@ -23,7 +23,9 @@ public sealed partial class DiscriminatorModel : IDisposable
     private readonly bool conditional;
 
     private readonly HandMlp? hand;
-    private Tensor? targets;
+    private Tensor? targets, probabilities;
+    /// <summary>The data stream's state before the real batch of a prepared step was drawn (<see cref="PrepareNextStep"/>).</summary>
+    private Tensor? preparedFrom;
 
     public DiscriminatorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
 
@@ -83,7 +85,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         {
             var fake = fakeForDiscriminator.narrow(0, i * batch, batch);
             var labels = discriminatorLabels?.narrow(0, i * batch, batch);
-            sums += DiscriminatorStepOn(fake, labels) / steps;
+            sums += DiscriminatorStepOn(fake, labels, prepared: i == 0) / steps;
         }
         double gradNorm = optimizer.GradientNorm();
 
@@ -94,10 +96,20 @@ public sealed partial class DiscriminatorModel : IDisposable
         return new DiscriminatorStep(feedback.Gradient!.MoveToOuterDisposeScope(), stats[0], feedback.Loss, stats[1], stats[2], gradNorm);
     }
 
-    /// <summary>One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].</summary>
-    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels)
+    /// <summary>
+    /// One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].
+    /// With <paramref name="prepared"/> the real rows may be the ones <see cref="PrepareNextStep"/> drew and passed.
+    /// </summary>
+    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels, bool prepared = false)
     {
         int batch = (int)fake.shape[0];
+        if (hand is not null && prepared && preparedFrom is not null && batch == spec.Training.BatchSize)
+        {
+            preparedFrom.Dispose();
+            preparedFrom = null;
+            Interlocked.Increment(ref preparedSteps);
+            return HandDiscriminatorStep(hand, null, null, fake, fakeLabels, batch);
+        }
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
         if (hand is not null) return HandDiscriminatorStep(hand, real, conditional ? realLabels : null, fake, fakeLabels, batch);
         network.zero_grad();
@@ -115,23 +127,103 @@ public sealed partial class DiscriminatorModel : IDisposable
     /// <summary>
     /// <see cref="DiscriminatorStepOn"/> through <see cref="HandMlp"/>: one pass over real and fake rows together (D scores
     /// each sample alone), the loss's gradient with respect to the logits from autograd on those logits only, and the
-    /// parameters' gradients by hand into the optimizer's buffer.
+    /// parameters' gradients by hand into the optimizer's buffer. With no <paramref name="real"/> batch, the real rows
+    /// are already in the pass (<see cref="PrepareNextStep"/>) and only the fake rows are passed now.
     /// </summary>
-    private Tensor HandDiscriminatorStep(HandMlp mlp, Tensor real, Tensor? realLabels, Tensor fake, Tensor? fakeLabels, int batch)
+    private Tensor HandDiscriminatorStep(HandMlp mlp, Tensor? real, Tensor? realLabels, Tensor fake, Tensor? fakeLabels, int batch)
     {
         var d = (MlpDiscriminator)network;
         using var _ = no_grad();
-        var kept = new List<Tensor>();
-        var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
-        // The standard loss in closed form (σ(logits) shared by its gradient and the statistics); any other through
-        // autograd on the logits alone.
-        var probabilities = sigmoid(logits);
-        var (value, gradient) = loss.HasClosedForm
-            ? GanLoss.StandardDiscriminator(logits, probabilities, Targets(batch), batch)
-            : LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
-        mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
+        var pass = mlp.Pass(2L * batch);
+        var fakeInput = d.Input(fake, fakeLabels);
+        Tensor value;
+        if (real is null)
+        {
+            HandRows(pass, fakeInput, batch, batch);
+            value = StandardValue(pass, batch);
+        }
+        else if (loss.HasClosedForm)
+        {
+            // The standard loss in closed form (σ(logits) shared by its gradient and the statistics).
+            HandRows(pass, cat([d.Input(real, realLabels), fakeInput]), 0, batch);
+            value = StandardValue(pass, batch);
+        }
+        else
+        {
+            // Any other loss through autograd on the logits alone.
+            pass.Forward(cat([d.Input(real, realLabels), fakeInput]), 0);
+            var logits = pass.Output.squeeze(-1);
+            Probabilities(batch).copy_(logits).sigmoid_();
+            Tensor gradient;
+            (value, gradient) = LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
+            pass.Backward(gradient.unsqueeze(-1), 0);
+        }
+        pass.ParameterGradients();
         optimizer.StepOnGradientBuffer();
-        return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
+        return cat([value.view(1), Probabilities(batch).view(2, batch).mean([1])]);
+    }
+
+    /// <summary>The standard loss's rows from <paramref name="start"/> through D: forward, σ, the loss's gradient (σ − target) / B, backward.</summary>
+    private void HandRows(HandMlp.RowPass pass, Tensor input, long start, int batch)
+    {
+        long n = input.size(0);
+        pass.Forward(input, start);
+        var probabilities = Probabilities(batch).narrow(0, start, n);
+        probabilities.copy_(pass.Output.narrow(0, start, n).squeeze(-1)).sigmoid_();
+        var gradient = GanLoss.StandardGradient(probabilities, Targets(batch).narrow(0, start, n), batch);
+        pass.Backward(gradient.unsqueeze(-1), start);
+    }
+
+    private Tensor StandardValue(HandMlp.RowPass pass, int batch) => GanLoss.StandardValue(pass.Output.squeeze(-1), Targets(batch));
+
+    /// <summary>σ(logits) of the pass's 2B rows (statistics and the standard loss's gradient), made once per batch size.</summary>
+    private Tensor Probabilities(int batch)
+    {
+        if (probabilities is null || probabilities.size(0) != 2L * batch)
+        {
+            probabilities?.Dispose();
+            probabilities = empty(2L * batch, device: device).DetachFromDisposeScope();
+        }
+        return probabilities;
+    }
+
+    /// <summary>
+    /// Draws the real batch of D's next schedule step and passes it through D now, when D would otherwise wait: a
+    /// discriminator whose generator is on another silo calls it while G takes its step. The next <see cref="Train"/>
+    /// passes only the fake rows. The result is the same bit for bit (the rows of a pass do not depend on each other,
+    /// <see cref="HandMlp.RowPass"/>; the data stream is drawn in the same order), so a prepared step changes nothing
+    /// but when the work is done. Only for D steps through <see cref="HandMlp"/> with the standard loss and order
+    /// d_first (g_first's feedback can draw from the data stream first); false when it does nothing.
+    /// <see cref="Save"/> puts the data stream back (the step is then computed whole), <see cref="Load"/> drops it.
+    /// </summary>
+    public bool PrepareNextStep()
+    {
+        if (preparedFrom is not null || hand is null || !loss.HasClosedForm || spec.Training.Order == "g_first") return false;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        int batch = spec.Training.BatchSize;
+        var from = dataRng.get_state();
+        var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
+        HandRows(hand.Pass(2L * batch), ((MlpDiscriminator)network).Input(real, conditional ? realLabels : null), 0, batch);
+        preparedFrom = from.DetachFromDisposeScope();
+        return true;
+    }
+
+    /// <summary>Whether D's next step has its real rows passed already (tests).</summary>
+    internal bool Prepared => preparedFrom is not null;
+
+    private static long preparedSteps;
+
+    /// <summary>Steps of any D in this process that used real rows passed ahead (tests).</summary>
+    internal static long PreparedSteps => Interlocked.Read(ref preparedSteps);
+
+    /// <summary>Forgets a prepared step; with <paramref name="rewind"/> the data stream goes back to before its draw.</summary>
+    private void Unprepare(bool rewind)
+    {
+        if (preparedFrom is null) return;
+        if (rewind) dataRng.set_state(preparedFrom);
+        preparedFrom.Dispose();
+        preparedFrom = null;
     }
 
     /// <summary>The standard loss's labels of one pass over real and fake rows, made once per batch size.</summary>
@@ -259,12 +351,14 @@ public sealed partial class DiscriminatorModel : IDisposable
 
     public void Save(BinaryWriter writer)
     {
+        Unprepare(rewind: true);
         NetworkState.Write(writer, "discriminator", Step, network, optimizer, dataRng, evaluationRng);
         shadow?.Save(writer);
     }
 
     public void Load(BinaryReader reader)
     {
+        Unprepare(rewind: false);
         Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
         shadow?.Load(reader);
         // The loaded state carries the hyperparameters it was saved with (a PBT donor's): this member's own apply.
@@ -280,6 +374,8 @@ public sealed partial class DiscriminatorModel : IDisposable
         shadow?.Dispose();
         hand?.Dispose();
         targets?.Dispose();
+        probabilities?.Dispose();
+        preparedFrom?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         dataRng.Dispose();

@@ -20,6 +20,7 @@ internal sealed class HandMlp : IDisposable
     private readonly Activation activation;
     private readonly Tensor[] weightGradients, biasGradients;
     private Tensor? ones;
+    private RowPass? pass;
 
     private enum Activation { Relu, LeakyRelu, Tanh }
 
@@ -88,9 +89,103 @@ internal sealed class HandMlp : IDisposable
             g = g.mm(layers[i].weight!);
             // kept[i] is the activation's output of layer i − 1 (its derivative is a function of that output), needed
             // no more once layer i's weight gradient is taken: the derivative is computed in its place.
-            if (i > 0) g = ActivationBackward(g, kept[i]);
+            if (i > 0) g = ActivationBackward(g, kept[i], inPlace: true);
         }
         return g;
+    }
+
+    /// <summary>A <see cref="RowPass"/> over <paramref name="rows"/> rows, made once and kept while the row count stays.</summary>
+    public RowPass Pass(long rows)
+    {
+        if (pass is null || pass.Rows != rows)
+        {
+            pass?.Dispose();
+            pass = new RowPass(this, rows);
+        }
+        return pass;
+    }
+
+    /// <summary>
+    /// <see cref="Forward"/> and <see cref="Backward"/> (with parameter gradients, without the input gradient) over a
+    /// fixed number of rows, taken block of rows by block of rows: each layer's input and output gradient are kept in
+    /// buffers, and the parameters' gradients are taken once over all rows at the end. A row's values do not depend on
+    /// the other rows (a matrix product computes each row of its result alone, and every other operation is
+    /// elementwise), so the result equals one <see cref="Forward"/> and <see cref="Backward"/> over all rows bit for bit
+    /// (tests), and a block can be computed before the next is known: D passes its real rows while G takes its step.
+    /// Call under no_grad; the narrowed views and temporaries belong to the caller's scope.
+    /// </summary>
+    public sealed class RowPass : IDisposable
+    {
+        private readonly HandMlp mlp;
+        private readonly Tensor[] inputs, outputGradients;
+
+        internal RowPass(HandMlp mlp, long rows)
+        {
+            this.mlp = mlp;
+            Rows = rows;
+            var layers = mlp.layers;
+            inputs = [.. layers.Select(l => empty(rows, l.weight!.size(1), dtype: l.weight!.dtype, device: l.weight!.device).DetachFromDisposeScope())];
+            outputGradients = [.. layers.Select(l => empty(rows, l.weight!.size(0), dtype: l.weight!.dtype, device: l.weight!.device).DetachFromDisposeScope())];
+            var last = layers[^1].weight!;
+            Output = empty(rows, last.size(0), dtype: last.dtype, device: last.device).DetachFromDisposeScope();
+        }
+
+        public long Rows { get; }
+
+        /// <summary>The network's output for every row passed forward so far: [rows, outputs].</summary>
+        public Tensor Output { get; }
+
+        /// <summary>The forward pass of <paramref name="x"/> as rows <paramref name="start"/>, … of the pass.</summary>
+        public void Forward(Tensor x, long start)
+        {
+            long n = x.size(0);
+            var layers = mlp.layers;
+            inputs[0].narrow(0, start, n).copy_(x);
+            for (int i = 0; i < layers.Length; i++)
+            {
+                // What nn.functional.linear computes (addmm: the bias broadcast into the result, then the product added).
+                var y = (i < layers.Length - 1 ? inputs[i + 1] : Output).narrow(0, start, n);
+                y.copy_(layers[i].bias!);
+                y.addmm_(inputs[i].narrow(0, start, n), layers[i].weight!.t(), beta: 1, alpha: 1);
+                if (i < layers.Length - 1) mlp.Activate(y);
+            }
+        }
+
+        /// <summary>
+        /// The backward pass of <paramref name="gradient"/> (dL/d output of those rows) for the rows
+        /// <paramref name="start"/>, … already passed forward; the layers' inputs are left as they are.
+        /// </summary>
+        public void Backward(Tensor gradient, long start)
+        {
+            long n = gradient.size(0);
+            var layers = mlp.layers;
+            var g = outputGradients[^1].narrow(0, start, n);
+            g.copy_(gradient);
+            for (int i = layers.Length - 1; i > 0; i--)
+            {
+                var below = outputGradients[i - 1].narrow(0, start, n);
+                below.addmm_(g, layers[i].weight!, beta: 0, alpha: 1);
+                g = mlp.ActivationBackward(below, inputs[i].narrow(0, start, n), inPlace: false);
+            }
+        }
+
+        /// <summary>Every weight's and bias's gradient over all rows, written (not added) into the optimizer's buffer.</summary>
+        public void ParameterGradients()
+        {
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                using var gt = outputGradients[i].t();
+                mlp.weightGradients[i].addmm_(gt, inputs[i], beta: 0, alpha: 1);
+                mlp.biasGradients[i].addmv_(gt, mlp.Ones(Rows, gt), beta: 0, alpha: 1);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in inputs) t.Dispose();
+            foreach (var t in outputGradients) t.Dispose();
+            Output.Dispose();
+        }
     }
 
     private void Activate(Tensor y)
@@ -104,22 +199,23 @@ internal sealed class HandMlp : IDisposable
     }
 
     /// <summary>
-    /// dL/d pre-activation from dL/d output <paramref name="g"/> (a fresh tensor) and the output <paramref name="a"/>,
-    /// both changed in place (a becomes the activation's derivative): two or three passes, no allocation.
+    /// dL/d pre-activation from dL/d output <paramref name="g"/> (a fresh tensor, changed in place) and the output
+    /// <paramref name="a"/>: with <paramref name="inPlace"/> a becomes the activation's derivative (no allocation),
+    /// otherwise it is left alone and the derivative is a temporary.
     /// </summary>
-    private Tensor ActivationBackward(Tensor g, Tensor a)
+    private Tensor ActivationBackward(Tensor g, Tensor a, bool inPlace)
     {
         switch (activation)
         {
             case Activation.Relu:
                 // relu's output is 0 or positive: its sign is the derivative torch uses (1 where output > 0).
-                return g.mul_(a.sign_());
+                return g.mul_(inPlace ? a.sign_() : a.sign());
             case Activation.LeakyRelu:
                 // torch: 1 where the output is > 0, the slope elsewhere: max(sign, 0) · (1 − 0.2) + 0.2.
-                return g.mul_(a.sign_().clamp_min_(0).mul_(0.8).add_(0.2));
+                return g.mul_((inPlace ? a.sign_() : a.sign()).clamp_min_(0).mul_(0.8).add_(0.2));
             default:
                 // tanh' = 1 − tanh².
-                return g.mul_(a.mul_(a).neg_().add_(1));
+                return g.mul_((inPlace ? a.mul_(a) : a.mul(a)).neg_().add_(1));
         }
     }
 
@@ -137,5 +233,7 @@ internal sealed class HandMlp : IDisposable
     {
         ones?.Dispose();
         ones = null;
+        pass?.Dispose();
+        pass = null;
     }
 }
