@@ -136,28 +136,26 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
                 batch.ForGenerator.to(device), batch.GeneratorLabels?.to(device));
     }
 
-    /// <summary>G is on another silo: samples and gradients travel as messages (over a link, or grain calls), one exchange per step.</summary>
+    /// <summary>
+    /// G is on another silo: samples and gradients travel as messages (over a link, or grain calls), one exchange per
+    /// step. While G takes its step, D passes the real rows of its next one (<see cref="DiscriminatorModel.PrepareNextStep"/>);
+    /// over a link with D waiting in the socket, G sends D's fakes before it computes its own kept batch, which D needs
+    /// only after its steps (order d_first).
+    /// </summary>
     private async Task RunWithRemoteGeneratorAsync(DiscriminatorModel model, IGeneratorChannel generator, AlternatingRun run, List<StepStatistics> taken)
     {
         var metrics = ServiceProvider.GetService<GanMetrics>();
         var clock = Stopwatch.StartNew();
         var called = clock.Elapsed;
-        var batch = await generator.SampleAsync(run.Step, run.DiscriminatorSteps);
+        GeneratorBatch? batch = await generator.SampleAsync(run.Step, run.DiscriminatorSteps);
         Record(metrics, "sample", clock.Elapsed - called, GanMetrics.BytesOf(batch));
+        bool inParts = generator.InParts && model.FeedbackLast;
+        SamplePart? forD = null; // in parts: D's fakes for this step, with G's kept batch still to come
+        Task Meanwhile() => Compute.RunAsync(() => model.PrepareNextStep());
         while (true)
         {
             long at = run.Step + taken.Count;
-            var current = batch;
-            var (gradient, statistics) = await Compute.RunAsync(() =>
-            {
-                using var forD = TensorMessages.ToTensor(current.ForDiscriminator, Device);
-                using var forG = TensorMessages.ToTensor(current.ForGenerator, Device);
-                using var labelsD = TensorMessages.ToTensorOrNull(current.DiscriminatorLabels, Device);
-                using var labelsG = TensorMessages.ToTensorOrNull(current.GeneratorLabels, Device);
-                var (tensor, statistics) = TrainOn(model, forD, labelsD, forG, labelsG);
-                using (tensor)
-                    return (TensorMessages.ToMessage(tensor), statistics);
-            });
+            var (gradient, statistics) = forD is null ? await StepOnAsync(model, batch!) : await StepInPartsAsync(model, forD, generator, at, metrics);
             if (statistics.Divergence(run.MaxLoss) is not null)
             {
                 taken.Add(statistics);
@@ -166,23 +164,67 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
             }
             metrics?.Exchanged("gradients", gradient.Data.LongLength);
             called = clock.Elapsed;
-            if (Continues(run, taken.Count, clock))
-            {
-                // While G takes its step, D passes the real rows of its next one.
-                var both = await generator.ApplyGradientAndSampleAsync(at, gradient, run.DiscriminatorSteps,
-                    () => Compute.RunAsync(() => model.PrepareNextStep()));
-                Record(metrics, "apply_gradient_and_sample", clock.Elapsed - called, GanMetrics.BytesOf(both.Next));
-                taken.Add(statistics with { GradNormG = both.Step.GradNorm });
-                batch = both.Next;
-            }
-            else
+            if (!Continues(run, taken.Count, clock))
             {
                 var applied = await generator.ApplyGradientAsync(at, gradient);
                 Record(metrics, "apply_gradient", clock.Elapsed - called, 0);
                 taken.Add(statistics with { GradNormG = applied.GradNorm });
                 return;
             }
+            GeneratorStepResult step;
+            if (inParts)
+            {
+                (step, forD) = await generator.ApplyGradientAndSampleInPartsAsync(at, gradient, run.DiscriminatorSteps, Meanwhile);
+                Record(metrics, "apply_gradient_and_sample", clock.Elapsed - called, BytesOf(forD));
+            }
+            else
+            {
+                (step, batch) = await generator.ApplyGradientAndSampleAsync(at, gradient, run.DiscriminatorSteps, Meanwhile);
+                Record(metrics, "apply_gradient_and_sample", clock.Elapsed - called, GanMetrics.BytesOf(batch));
+            }
+            taken.Add(statistics with { GradNormG = step.GradNorm });
         }
+    }
+
+    /// <summary>One schedule step of D on G's whole batch.</summary>
+    private Task<(TensorMessage Gradient, StepStatistics Statistics)> StepOnAsync(DiscriminatorModel model, GeneratorBatch batch) =>
+        Compute.RunAsync(() =>
+        {
+            using var forD = TensorMessages.ToTensor(batch.ForDiscriminator, Device);
+            using var forG = TensorMessages.ToTensor(batch.ForGenerator, Device);
+            using var labelsD = TensorMessages.ToTensorOrNull(batch.DiscriminatorLabels, Device);
+            using var labelsG = TensorMessages.ToTensorOrNull(batch.GeneratorLabels, Device);
+            return Message(model.Train(forD, labelsD, forG, labelsG));
+        });
+
+    /// <summary>One schedule step of D in parts: its k steps on the fakes it has, then G's feedback once G's kept batch is in.</summary>
+    private async Task<(TensorMessage Gradient, StepStatistics Statistics)> StepInPartsAsync(
+        DiscriminatorModel model, SamplePart forD, IGeneratorChannel generator, long at, GanMetrics? metrics)
+    {
+        var steps = await Compute.RunAsync(() =>
+        {
+            using var fake = TensorMessages.ToTensor(forD.Samples, Device);
+            using var labels = TensorMessages.ToTensorOrNull(forD.Labels, Device);
+            return model.TrainSteps(fake, labels);
+        });
+        var forG = await generator.RestAsync(at);
+        metrics?.Exchanged("samples", BytesOf(forG));
+        return await Compute.RunAsync(() =>
+        {
+            using var fake = TensorMessages.ToTensor(forG.Samples, Device);
+            using var labels = TensorMessages.ToTensorOrNull(forG.Labels, Device);
+            return Message(model.FeedbackAfter(steps, fake, labels));
+        });
+    }
+
+    private static long BytesOf(SamplePart part) => part.Samples.Data.LongLength + (part.Labels?.Data.LongLength ?? 0);
+
+    /// <summary>G's gradient as a message (the tensor is disposed) and the step's statistics.</summary>
+    private static (TensorMessage Gradient, StepStatistics Statistics) Message(DiscriminatorStep result)
+    {
+        var (tensor, statistics) = Split(result);
+        using (tensor)
+            return (TensorMessages.ToMessage(tensor), statistics);
     }
 
     private static void Record(GanMetrics? metrics, string operation, TimeSpan took, long sampleBytes)
@@ -192,12 +234,12 @@ public sealed partial class DiscriminatorWorkerGrain(TorchCompute compute, IChec
     }
 
     /// <summary>D's k steps on G's batch (on a compute thread): dLoss_G/dx for G's kept batch (the caller's), and the step's statistics.</summary>
-    private static (Tensor Gradient, StepStatistics Statistics) TrainOn(DiscriminatorModel model, Tensor forD, Tensor? labelsD, Tensor forG, Tensor? labelsG)
-    {
-        var result = model.Train(forD, labelsD, forG, labelsG);
-        return (result.GeneratorGradient,
+    private static (Tensor Gradient, StepStatistics Statistics) TrainOn(DiscriminatorModel model, Tensor forD, Tensor? labelsD, Tensor forG, Tensor? labelsG) =>
+        Split(model.Train(forD, labelsD, forG, labelsG));
+
+    private static (Tensor Gradient, StepStatistics Statistics) Split(DiscriminatorStep result) =>
+        (result.GeneratorGradient,
             new StepStatistics(result.DLoss, result.GLoss, result.MeanDReal, result.MeanDFake, GradNormG: double.NaN, GradNormD: result.GradNorm));
-    }
 
     public async ValueTask<DiscriminatorScores> ScoreAsync(EvaluationBatch fake)
     {

@@ -13,6 +13,18 @@ internal interface IGeneratorChannel
     Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient);
     /// <summary>The run ends without a G step (a diverged D step).</summary>
     Task EndAsync();
+
+    /// <summary>Whether G can answer in parts (<see cref="ApplyGradientAndSampleInPartsAsync"/>, <see cref="RestAsync"/>).</summary>
+    bool InParts { get; }
+
+    /// <summary>
+    /// G's step on D's gradient and D's fakes for the next step, while G goes on to compute its kept batch;
+    /// <see cref="RestAsync"/> must follow. <paramref name="meanwhile"/> runs while G works.
+    /// </summary>
+    Task<(GeneratorStepResult Step, SamplePart ForDiscriminator)> ApplyGradientAndSampleInPartsAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile);
+
+    /// <summary>G's kept batch, the second part of <see cref="ApplyGradientAndSampleInPartsAsync"/>.</summary>
+    Task<SamplePart> RestAsync(long step);
 }
 
 /// <summary>One grain call per step.</summary>
@@ -35,6 +47,13 @@ internal sealed class GrainChannel(IGeneratorWorkerGrain generator) : IGenerator
     }
     public Task<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient) => generator.ApplyGradientAsync(step, gradient).AsTask();
     public Task EndAsync() => Task.CompletedTask;
+
+    public bool InParts => false;
+
+    public Task<(GeneratorStepResult Step, SamplePart ForDiscriminator)> ApplyGradientAndSampleInPartsAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile) =>
+        throw new NotSupportedException("a grain call answers with the whole batch");
+
+    public Task<SamplePart> RestAsync(long step) => throw new NotSupportedException("a grain call answers with the whole batch");
 }
 
 /// <summary>
@@ -66,6 +85,28 @@ internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<Run
 
     public async Task EndAsync() => await SendAsync(new LinkRequest(LinkOperation.End, 0, null, 0));
 
+    /// <summary>In parts when D waits in the socket (a lone member): G's second frame then arrives while D steps.</summary>
+    public bool InParts => blocking;
+
+    public async Task<(GeneratorStepResult Step, SamplePart ForDiscriminator)> ApplyGradientAndSampleInPartsAsync(long step, TensorMessage gradient, int discriminatorSteps, Func<Task> meanwhile)
+    {
+        var reply = await CallAsync(new LinkRequest(LinkOperation.ApplyGradientAndSampleInParts, step, gradient, discriminatorSteps), meanwhile);
+        return (reply.Step ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no step result"),
+            reply.Part ?? throw new InvalidDataException($"the generator's link reply at step {step} carries no samples for D"));
+    }
+
+    public async Task<SamplePart> RestAsync(long step)
+    {
+        var part = (await CallAsync(null, step)).Part ?? throw new InvalidDataException($"the generator's second link reply at step {step} carries no samples");
+        Interlocked.Increment(ref secondParts);
+        return part;
+    }
+
+    private static long secondParts;
+
+    /// <summary>Replies in parts received by any link channel in this process (tests).</summary>
+    internal static long SecondParts => Interlocked.Read(ref secondParts);
+
     private Task SendAsync(LinkRequest request)
     {
         if (!blocking)
@@ -80,12 +121,15 @@ internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<Run
     private Task<LinkReply> ReceiveAsync() =>
         blocking ? Task.FromResult(links.Receive<LinkReply>(socket)) : links.ReceiveAsync<LinkReply>(socket, idle.Token);
 
-    private async Task<LinkReply> CallAsync(LinkRequest request, Func<Task>? meanwhile = null)
+    private Task<LinkReply> CallAsync(LinkRequest request, Func<Task>? meanwhile = null) => CallAsync(request, request.Step, meanwhile);
+
+    /// <summary>Sends <paramref name="request"/> (none: the reply is a request's later frame), runs <paramref name="meanwhile"/>, receives.</summary>
+    private async Task<LinkReply> CallAsync(LinkRequest? request, long step, Func<Task>? meanwhile = null)
     {
         LinkReply reply;
         try
         {
-            await SendAsync(request);
+            if (request is not null) await SendAsync(request);
             if (meanwhile is not null) await meanwhile();
             reply = await ReceiveAsync();
         }
@@ -99,7 +143,7 @@ internal sealed class LinkChannel(WorkerLinks links, WorkerLink socket, Task<Run
         if (reply.Error is not null)
         {
             await joining; // throws G's exception
-            throw new InvalidOperationException($"the generator failed at step {request.Step}: {reply.Error}");
+            throw new InvalidOperationException($"the generator failed at step {step}: {reply.Error}");
         }
         return reply;
     }

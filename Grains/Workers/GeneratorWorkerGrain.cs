@@ -51,6 +51,37 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
         });
     }
 
+    /// <summary>
+    /// The first frame of <see cref="LinkOperation.ApplyGradientAndSampleInParts"/>: G's step and D's fakes; the model
+    /// is left half-sampled until <see cref="SampleRestOn"/>.
+    /// </summary>
+    private async Task<(GeneratorStepResult Step, SamplePart ForDiscriminator)> ApplyGradientAndSampleForDiscriminatorAsync(
+        GeneratorModel model, long step, TensorMessage gradient, int discriminatorSteps)
+    {
+        if (!model.HasPendingBatch) throw new WorkerNotReadyException($"the generator of {MemberId} has no sampled batch at step {step}");
+        return await Compute.RunAsync(() =>
+        {
+            double norm;
+            using (var grad = TensorMessages.ToTensor(gradient, Device))
+                norm = model.ApplyGradient(grad);
+            var (samples, labels) = model.SampleForDiscriminator(discriminatorSteps);
+            return (new GeneratorStepResult(model.Step, norm), Part(samples, labels));
+        });
+    }
+
+    private static SamplePart SampleRestOn(GeneratorModel model)
+    {
+        var (samples, labels) = model.SampleForGenerator();
+        return Part(samples, labels);
+    }
+
+    private static SamplePart Part(Tensor samples, Tensor? labels)
+    {
+        using (samples)
+        using (labels)
+            return new SamplePart(TensorMessages.ToMessage(samples), labels is null ? null : TensorMessages.ToMessage(labels));
+    }
+
     public async ValueTask<GeneratorStepResult> ApplyGradientAsync(long step, TensorMessage gradient)
     {
         var model = Ready(step);
@@ -103,6 +134,12 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
         // A lone member (nothing else to compute here) waits in the socket itself: see WorkerLinks.Receive.
         bool blocking = Compute.IsIdle;
         if (blocking) socket.UseIdleTimeouts();
+        Task SendAsync(LinkReply reply)
+        {
+            if (!blocking) return links.SendAsync(socket, reply, idle.Token);
+            links.Send(socket, reply);
+            return Task.CompletedTask;
+        }
         while (true)
         {
             idle.CancelAfter(WorkerLinks.IdleTimeout);
@@ -112,24 +149,29 @@ public sealed partial class GeneratorWorkerGrain(TorchCompute compute, ICheckpoi
             Exception? failure = null;
             try
             {
-                reply = await AnswerAsync(request);
+                reply = await AnswerAsync(request, SendAsync);
             }
             catch (Exception e)
             {
                 failure = e;
                 reply = new LinkReply(null, null, $"{e.GetType().Name}: {e.Message}");
             }
-            if (blocking) links.Send(socket, reply);
-            else await links.SendAsync(socket, reply, idle.Token);
+            await SendAsync(reply);
             if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
             if (request.Operation == LinkOperation.ApplyGradient) return;
         }
     }
 
-    private async Task<LinkReply> AnswerAsync(LinkRequest request)
+    /// <summary>The reply to <paramref name="request"/>; a reply in parts sends all but its last frame through <paramref name="send"/>.</summary>
+    private async Task<LinkReply> AnswerAsync(LinkRequest request, Func<LinkReply, Task> send)
     {
         switch (request.Operation)
         {
+            case LinkOperation.ApplyGradientAndSampleInParts:
+                var model = Ready(request.Step);
+                var (result, forD) = await ApplyGradientAndSampleForDiscriminatorAsync(model, request.Step, Gradient(request), request.DiscriminatorSteps);
+                await send(new LinkReply(result, null, null) { Part = forD });
+                return new LinkReply(null, null, null) { Part = await Compute.RunAsync(() => SampleRestOn(model)) };
             case LinkOperation.Sample:
                 return new LinkReply(null, await SampleAsync(request.Step, request.DiscriminatorSteps), null);
             case LinkOperation.ApplyGradientAndSample:

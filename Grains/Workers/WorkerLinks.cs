@@ -49,14 +49,29 @@ public enum LinkOperation
     ApplyGradient = 2,
     /// <summary>The run ends without a G step (D's step diverged).</summary>
     End = 3,
+    /// <summary>
+    /// <see cref="ApplyGradientAndSample"/> answered in two frames: G's step and D's fakes first, then G's kept batch
+    /// (D needs it only after its own steps, so G computes it while D steps).
+    /// </summary>
+    ApplyGradientAndSampleInParts = 4,
 }
+
+/// <summary>One part of G's batch sent on its own (<see cref="LinkOperation.ApplyGradientAndSampleInParts"/>): samples, and their classes when conditional.</summary>
+[GenerateSerializer, Immutable, Alias("gan.SamplePart")]
+public sealed record SamplePart(
+    [property: Id(0)] TensorMessage Samples,
+    [property: Id(1)] TensorMessage? Labels);
 
 /// <summary>The generator's answer to one <see cref="LinkRequest"/>: its step, its next batch, or why it failed.</summary>
 [GenerateSerializer, Immutable, Alias("gan.LinkReply")]
 public sealed record LinkReply(
     [property: Id(0)] GeneratorStepResult? Step,
     [property: Id(1)] GeneratorBatch? Next,
-    [property: Id(2)] string? Error);
+    [property: Id(2)] string? Error)
+{
+    /// <summary>A part of the next batch (<see cref="LinkOperation.ApplyGradientAndSampleInParts"/>).</summary>
+    [Id(3)] public SamplePart? Part { get; init; }
+}
 
 /// <summary>
 /// One silo's end of the direct worker links (a singleton of the silo's services). A discriminator that runs steps

@@ -160,6 +160,7 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         string memberId = links ? "placement-matches-reference" : "placement-matches-reference-by-calls";
         long linksBefore = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount);
         long preparedBefore = GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps;
+        long partsBefore = LinkChannel.SecondParts;
         foreach (var silo in workerSilos) fixture.SiloService<WorkerLinks>(silo).SuspendedForTests = !links;
         try
         {
@@ -172,6 +173,8 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         long linked = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount) - linksBefore;
         if (links) Assert.True(linked > 0, "G never linked to D");
         else Assert.Equal(0, linked);
+        // Over a link with D waiting in the socket, G answers in two frames (D's fakes, then its own batch).
+        if (links) Assert.True(LinkChannel.SecondParts - partsBefore > steps / 2, $"G answered {LinkChannel.SecondParts - partsBefore} of {steps} steps in parts");
         // D passed its next real rows while G took its step (the silos run in this process); the weights are the same.
         Assert.True(GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore > steps / 2,
             $"D prepared {GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore} of {steps} steps");

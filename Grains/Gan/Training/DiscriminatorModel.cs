@@ -68,18 +68,62 @@ public sealed partial class DiscriminatorModel : IDisposable
     /// </summary>
     public DiscriminatorStep Train(Tensor fakeForDiscriminator, Tensor? discriminatorLabels, Tensor fakeForGenerator, Tensor? generatorLabels)
     {
+        Validate(fakeForDiscriminator, discriminatorLabels);
+        if (conditional && generatorLabels is null) throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
+        if (!GeneratorFirst) return FeedbackAfter(TrainSteps(fakeForDiscriminator, discriminatorLabels), fakeForGenerator, generatorLabels);
+        using var scope = NewDisposeScope();
+        var feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
+        var steps = Steps(fakeForDiscriminator, discriminatorLabels);
+        Step++;
+        return new DiscriminatorStep(feedback.Gradient.MoveToOuterDisposeScope(), steps.DLoss, feedback.Loss, steps.MeanDReal, steps.MeanDFake, steps.GradNorm);
+    }
+
+    /// <summary>What D's k steps of a schedule step yield (<see cref="TrainSteps"/>).</summary>
+    public readonly record struct DiscriminatorSteps(double DLoss, double MeanDReal, double MeanDFake, double GradNorm);
+
+    private bool GeneratorFirst => spec.Training.Order == "g_first";
+
+    /// <summary>Order d_first: G's feedback comes after D's steps, so a step can be taken in parts (<see cref="TrainSteps"/>, <see cref="FeedbackAfter"/>).</summary>
+    public bool FeedbackLast => !GeneratorFirst;
+
+    /// <summary>
+    /// The first part of a d_first schedule step (<see cref="Train"/> is both): D's k steps, before G's batch for the
+    /// feedback is needed. <see cref="FeedbackAfter"/> must follow. A worker starts on it while G's batch is on its way.
+    /// </summary>
+    public DiscriminatorSteps TrainSteps(Tensor fakeForDiscriminator, Tensor? discriminatorLabels)
+    {
+        if (GeneratorFirst) throw new InvalidOperationException("order g_first takes G's feedback before D's steps: call Train");
+        using var scope = NewDisposeScope();
+        return Steps(fakeForDiscriminator, discriminatorLabels);
+    }
+
+    /// <summary>The second part of a d_first schedule step: G's feedback under the updated D; completes the step.</summary>
+    public DiscriminatorStep FeedbackAfter(DiscriminatorSteps steps, Tensor fakeForGenerator, Tensor? generatorLabels)
+    {
+        if (conditional && generatorLabels is null) throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
+        using var scope = NewDisposeScope();
+        // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
+        var feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
+        Step++;
+        return new DiscriminatorStep(feedback.Gradient.MoveToOuterDisposeScope(), steps.DLoss, feedback.Loss, steps.MeanDReal, steps.MeanDFake, steps.GradNorm);
+    }
+
+    /// <summary>Checks D's fakes before anything changes: a positive multiple of the batch size, labelled when conditional.</summary>
+    private void Validate(Tensor fakeForDiscriminator, Tensor? discriminatorLabels)
+    {
         int batch = spec.Training.BatchSize;
         long rows = fakeForDiscriminator.shape[0];
         if (rows == 0 || rows % batch != 0)
             throw new ArgumentException($"fake batch for D has {rows} rows, not a positive multiple of the batch size {batch}");
-        if (conditional && (discriminatorLabels is null || generatorLabels is null))
+        if (conditional && discriminatorLabels is null)
             throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
-        int steps = (int)(rows / batch);
-        using var scope = NewDisposeScope();
-        bool generatorFirst = spec.Training.Order == "g_first";
-        (Tensor Gradient, double Loss) feedback = default;
-        if (generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
+    }
 
+    private DiscriminatorSteps Steps(Tensor fakeForDiscriminator, Tensor? discriminatorLabels)
+    {
+        Validate(fakeForDiscriminator, discriminatorLabels);
+        int batch = spec.Training.BatchSize;
+        int steps = (int)(fakeForDiscriminator.shape[0] / batch);
         var sums = zeros(3, device: device);
         for (int i = 0; i < steps; i++)
         {
@@ -88,12 +132,8 @@ public sealed partial class DiscriminatorModel : IDisposable
             sums += DiscriminatorStepOn(fake, labels, prepared: i == 0) / steps;
         }
         double gradNorm = optimizer.GradientNorm();
-
-        // D's real parameters keep only the schedule's steps; with d_first the first unrolled step is the real one.
-        if (!generatorFirst) feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, Math.Max(0, spec.Techniques.UnrolledSteps - 1));
         var stats = sums.data<float>().ToArray();
-        Step++;
-        return new DiscriminatorStep(feedback.Gradient!.MoveToOuterDisposeScope(), stats[0], feedback.Loss, stats[1], stats[2], gradNorm);
+        return new DiscriminatorSteps(stats[0], stats[1], stats[2], gradNorm);
     }
 
     /// <summary>

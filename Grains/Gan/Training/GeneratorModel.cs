@@ -38,6 +38,8 @@ public sealed partial class GeneratorModel : IDisposable
     private readonly HandMlp? hand;
     // With hand-written passes: the kept batch's layer inputs (what its backward needs) in place of an autograd graph.
     private List<Tensor>? pendingInputs;
+    // Between SampleForDiscriminator and SampleForGenerator.
+    private bool halfSampled;
 
     public GeneratorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
 
@@ -85,6 +87,27 @@ public sealed partial class GeneratorModel : IDisposable
     /// </summary>
     public GeneratedBatch Sample(int discriminatorSteps)
     {
+        var (forD, labelsD) = SampleForDiscriminator(discriminatorSteps);
+        try
+        {
+            var (forG, labelsG) = SampleForGenerator();
+            return new GeneratedBatch(forD, labelsD, forG, labelsG);
+        }
+        catch
+        {
+            forD.Dispose();
+            labelsD?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The first part of <see cref="Sample"/>, which <see cref="SampleForGenerator"/> completes: the k·batch detached
+    /// fakes for D's steps (and their classes). A worker sends them before it computes the second part, which D needs
+    /// only after its own steps. The caller owns what is returned.
+    /// </summary>
+    public (Tensor Samples, Tensor? Labels) SampleForDiscriminator(int discriminatorSteps)
+    {
         int batch = spec.Training.BatchSize;
         DropPendingBatch();
         if (noiseStateBeforePending is null) noiseStateBeforePending = noiseRng.get_state().DetachFromDisposeScope();
@@ -93,9 +116,22 @@ public sealed partial class GeneratorModel : IDisposable
         Tensor forD;
         var noiseD = Noise(discriminatorSteps * batch, noiseRng);
         var labelsD = Labels(discriminatorSteps * batch, noiseRng);
-        var mlp = network as MlpGenerator;
         using (no_grad())
-            forD = hand is null ? network.Generate(noiseD, labelsD) : hand.Forward(mlp!.Input(noiseD, labelsD), null);
+            forD = hand is null ? network.Generate(noiseD, labelsD) : hand.Forward(((MlpGenerator)network).Input(noiseD, labelsD), null);
+        halfSampled = true;
+        return (forD.MoveToOuterDisposeScope(), labelsD?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The second part of <see cref="Sample"/>, right after <see cref="SampleForDiscriminator"/>: the batch whose graph
+    /// (or, by hand, whose layer inputs) G keeps until <see cref="ApplyGradient"/>, detached, and its classes.
+    /// </summary>
+    public (Tensor Samples, Tensor? Labels) SampleForGenerator()
+    {
+        if (!halfSampled) throw new InvalidOperationException("SampleForGenerator without SampleForDiscriminator just before");
+        halfSampled = false;
+        int batch = spec.Training.BatchSize;
+        using var scope = NewDisposeScope();
         var noiseG = Noise(batch, noiseRng);
         var labelsG = Labels(batch, noiseRng);
         Tensor fake;
@@ -107,13 +143,12 @@ public sealed partial class GeneratorModel : IDisposable
         {
             using var _ = no_grad();
             var kept = new List<Tensor>();
-            fake = hand.Forward(mlp!.Input(noiseG, labelsG), kept);
+            fake = hand.Forward(((MlpGenerator)network).Input(noiseG, labelsG), kept);
             // Kept past this scope: aliases, so that the noise and labels returned below stay the caller's to dispose.
             pendingInputs = [.. kept.Select(t => t.alias().DetachFromDisposeScope())];
         }
         pendingFake = fake.DetachFromDisposeScope();
-        return new GeneratedBatch(forD.MoveToOuterDisposeScope(), labelsD?.MoveToOuterDisposeScope(),
-            fake.detach().MoveToOuterDisposeScope(), labelsG?.MoveToOuterDisposeScope());
+        return (fake.detach().MoveToOuterDisposeScope(), labelsG?.MoveToOuterDisposeScope());
     }
 
     /// <summary>Back-propagates dLoss_G/dx (from D) through the kept batch's graph and steps; returns G's gradient norm.</summary>
@@ -150,6 +185,7 @@ public sealed partial class GeneratorModel : IDisposable
 
     private void DropPendingBatch()
     {
+        halfSampled = false;
         pendingFake?.Dispose();
         pendingFake = null;
         if (pendingInputs is not null)
