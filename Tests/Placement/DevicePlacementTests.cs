@@ -239,6 +239,51 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Over_a_link_G_answers_in_two_frames_when_asked_and_a_failure_in_parts_sends_the_reason()
+    {
+        // The test plays D again: a whole first batch, then G's step in parts (D's fakes with G's step, then G's kept
+        // batch in a second frame), then a request at a step G is not at.
+        var generator = fixture.Client.GetGrain<IGeneratorWorkerGrain>("link-parts");
+        var spec = TestSpecs.SmallRing(steps: 100);
+        Assert.Equal(0, await generator.PrepareAsync(new WorkerSetup("link-parts", spec, null)));
+        try
+        {
+            var links = fixture.SiloService<WorkerLinks>("Secondary_1");
+            var (host, port) = links.Address!.Value;
+            var id = Guid.NewGuid();
+            var arrival = links.Expect(id);
+            var joining = generator.JoinRunAsync(0, new RunInvitation(id, host, port)).AsTask();
+            using var socket = await arrival.WaitAsync(Timeout);
+            await links.SendAsync(socket, new LinkRequest(LinkOperation.Sample, 0, null, 1), CancellationToken.None);
+            var first = (await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None)).Next!;
+            using var kept = TensorMessages.ToTensor(first.ForGenerator, TorchSharp.torch.CPU);
+            using var zero = TorchSharp.torch.zeros_like(kept);
+            var gradient = TensorMessages.ToMessage(zero);
+
+            await links.SendAsync(socket, new LinkRequest(LinkOperation.ApplyGradientAndSampleInParts, 0, gradient, 1), CancellationToken.None);
+            var stepAndFakes = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
+            Assert.Null(stepAndFakes.Error);
+            Assert.Equal(1, stepAndFakes.Step!.Step);
+            Assert.Equal(first.ForDiscriminator.Shape, stepAndFakes.Part!.Samples.Shape);
+            var rest = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
+            Assert.Null(rest.Error);
+            Assert.Null(rest.Step);
+            Assert.Equal(first.ForGenerator.Shape, rest.Part!.Samples.Shape);
+            Assert.NotEqual(first.ForGenerator.Data, rest.Part.Samples.Data); // G stepped and drew new noise
+
+            await links.SendAsync(socket, new LinkRequest(LinkOperation.ApplyGradientAndSampleInParts, 5, gradient, 1), CancellationToken.None);
+            var failed = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
+            Assert.Null(failed.Part);
+            Assert.Contains("is at step 1", failed.Error);
+            await Assert.ThrowsAsync<WorkerNotReadyException>(() => joining);
+        }
+        finally
+        {
+            await generator.ReleaseAsync();
+        }
+    }
+
+    [Fact]
     public async Task In_exchange_mode_G_and_D_train_in_parallel_on_two_silos_and_the_member_completes()
     {
         var member = fixture.Client.GetGrain<ICoordinatorGrain>("placement-exchange");
