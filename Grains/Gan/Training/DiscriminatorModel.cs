@@ -168,39 +168,34 @@ public sealed partial class DiscriminatorModel : IDisposable
     /// <see cref="DiscriminatorStepOn"/> through <see cref="HandMlp"/>: one pass over real and fake rows together (D scores
     /// each sample alone), the loss's gradient with respect to the logits from autograd on those logits only, and the
     /// parameters' gradients by hand into the optimizer's buffer. With no <paramref name="real"/> batch, the real rows
-    /// are already in the pass (<see cref="PrepareNextStep"/>) and only the fake rows are passed now.
+    /// are already in D's <see cref="HandMlp.RowPass"/> (<see cref="PrepareNextStep"/>) and only the fake rows are passed
+    /// now; the pass in blocks gives the same numbers as the one pass, with more operator calls, so it is used only there.
     /// </summary>
     private Tensor HandDiscriminatorStep(HandMlp mlp, Tensor? real, Tensor? realLabels, Tensor fake, Tensor? fakeLabels, int batch)
     {
         var d = (MlpDiscriminator)network;
         using var _ = no_grad();
-        var pass = mlp.Pass(2L * batch);
-        var fakeInput = d.Input(fake, fakeLabels);
-        Tensor value;
         if (real is null)
         {
-            HandRows(pass, fakeInput, batch, batch);
-            value = StandardValue(pass, batch);
+            // The real rows are in the pass already: the fake rows, then the parameters' gradients over all rows.
+            var pass = mlp.Pass(2L * batch);
+            HandRows(pass, d.Input(fake, fakeLabels), batch, batch);
+            var passValue = GanLoss.StandardValue(pass.Output.squeeze(-1), Targets(batch));
+            pass.ParameterGradients();
+            optimizer.StepOnGradientBuffer();
+            return cat([passValue.view(1), Probabilities(batch).view(2, batch).mean([1])]);
         }
-        else if (loss.HasClosedForm)
-        {
-            // The standard loss in closed form (σ(logits) shared by its gradient and the statistics).
-            HandRows(pass, cat([d.Input(real, realLabels), fakeInput]), 0, batch);
-            value = StandardValue(pass, batch);
-        }
-        else
-        {
-            // Any other loss through autograd on the logits alone.
-            pass.Forward(cat([d.Input(real, realLabels), fakeInput]), 0);
-            var logits = pass.Output.squeeze(-1);
-            Probabilities(batch).copy_(logits).sigmoid_();
-            Tensor gradient;
-            (value, gradient) = LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
-            pass.Backward(gradient.unsqueeze(-1), 0);
-        }
-        pass.ParameterGradients();
+        var kept = new List<Tensor>();
+        var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
+        // The standard loss in closed form (σ(logits) shared by its gradient and the statistics); any other through
+        // autograd on the logits alone.
+        var probabilities = sigmoid(logits);
+        var (value, gradient) = loss.HasClosedForm
+            ? (GanLoss.StandardValue(logits, Targets(batch)), GanLoss.StandardGradient(probabilities, Targets(batch), batch))
+            : LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
+        mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
         optimizer.StepOnGradientBuffer();
-        return cat([value.view(1), Probabilities(batch).view(2, batch).mean([1])]);
+        return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
     }
 
     /// <summary>The standard loss's rows from <paramref name="start"/> through D: forward, σ, the loss's gradient (σ − target) / B, backward.</summary>
@@ -213,8 +208,6 @@ public sealed partial class DiscriminatorModel : IDisposable
         var gradient = GanLoss.StandardGradient(probabilities, Targets(batch).narrow(0, start, n), batch);
         pass.Backward(gradient.unsqueeze(-1), start);
     }
-
-    private Tensor StandardValue(HandMlp.RowPass pass, int batch) => GanLoss.StandardValue(pass.Output.squeeze(-1), Targets(batch));
 
     /// <summary>σ(logits) of the pass's 2B rows (statistics and the standard loss's gradient), made once per batch size.</summary>
     private Tensor Probabilities(int batch)

@@ -138,15 +138,16 @@ internal sealed class HandMlp : IDisposable
         /// <summary>The forward pass of <paramref name="x"/> as rows <paramref name="start"/>, … of the pass.</summary>
         public void Forward(Tensor x, long start)
         {
-            long n = x.size(0);
+            var block = BlockOf(start, x.size(0));
             var layers = mlp.layers;
-            inputs[0].narrow(0, start, n).copy_(x);
+            block.Inputs[0].copy_(x);
             for (int i = 0; i < layers.Length; i++)
             {
                 // What nn.functional.linear computes (addmm: the bias broadcast into the result, then the product added).
-                var y = (i < layers.Length - 1 ? inputs[i + 1] : Output).narrow(0, start, n);
+                var y = block.Outputs[i];
                 y.copy_(layers[i].bias!);
-                y.addmm_(inputs[i].narrow(0, start, n), layers[i].weight!.t(), beta: 1, alpha: 1);
+                using (var wt = layers[i].weight!.t())
+                    y.addmm_(block.Inputs[i], wt, beta: 1, alpha: 1);
                 if (i < layers.Length - 1) mlp.Activate(y);
             }
         }
@@ -157,16 +158,35 @@ internal sealed class HandMlp : IDisposable
         /// </summary>
         public void Backward(Tensor gradient, long start)
         {
-            long n = gradient.size(0);
+            var block = BlockOf(start, gradient.size(0));
             var layers = mlp.layers;
-            var g = outputGradients[^1].narrow(0, start, n);
-            g.copy_(gradient);
+            block.Gradients[^1].copy_(gradient);
             for (int i = layers.Length - 1; i > 0; i--)
             {
-                var below = outputGradients[i - 1].narrow(0, start, n);
-                below.addmm_(g, layers[i].weight!, beta: 0, alpha: 1);
-                g = mlp.ActivationBackward(below, inputs[i].narrow(0, start, n), inPlace: false);
+                var below = block.Gradients[i - 1];
+                below.addmm_(block.Gradients[i], layers[i].weight!, beta: 0, alpha: 1);
+                mlp.ActivationBackward(below, block.Inputs[i], inPlace: false);
             }
+        }
+
+        /// <summary>A block of rows: views of the buffers, made once per (start, rows) and kept (a pass uses two or three).</summary>
+        private sealed record Block(Tensor[] Inputs, Tensor[] Outputs, Tensor[] Gradients);
+
+        private readonly Dictionary<(long Start, long Rows), Block> blocks = [];
+
+        private Block BlockOf(long start, long rows)
+        {
+            if (start < 0 || rows < 1 || start + rows > Rows)
+                throw new ArgumentOutOfRangeException(nameof(start), $"rows {start}…{start + rows - 1} are not within the pass's {Rows}");
+            if (blocks.TryGetValue((start, rows), out var block)) return block;
+            Tensor View(Tensor t) => t.narrow(0, start, rows).DetachFromDisposeScope();
+            int count = inputs.Length;
+            block = new Block(
+                [.. inputs.Select(View)],
+                [.. Enumerable.Range(0, count).Select(i => View(i < count - 1 ? inputs[i + 1] : Output))],
+                [.. outputGradients.Select(View)]);
+            blocks[(start, rows)] = block;
+            return block;
         }
 
         /// <summary>Every weight's and bias's gradient over all rows, written (not added) into the optimizer's buffer.</summary>
@@ -182,6 +202,9 @@ internal sealed class HandMlp : IDisposable
 
         public void Dispose()
         {
+            foreach (var block in blocks.Values)
+                foreach (var t in block.Inputs.Concat(block.Outputs).Concat(block.Gradients)) t.Dispose();
+            blocks.Clear();
             foreach (var t in inputs) t.Dispose();
             foreach (var t in outputGradients) t.Dispose();
             Output.Dispose();
