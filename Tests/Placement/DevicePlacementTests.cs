@@ -213,9 +213,26 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         // The test plays D: it expects a link on a worker silo's listener and invites a prepared G at step 0, then asks
         // over the link for a batch at step 5. G answers with the reason and ends its JoinRun with the exception
         // itself, which is what D rethrows (WorkerNotReadyException makes the coordinator reload the workers).
-        var generator = fixture.Client.GetGrain<IGeneratorWorkerGrain>("link-failure");
-        var spec = TestSpecs.SmallRing(steps: 100);
-        Assert.Equal(0, await generator.PrepareAsync(new WorkerSetup("link-failure", spec, null)));
+        await PlayDiscriminatorAsync("link-failure", async (links, socket, joining) =>
+        {
+            await links.SendAsync(socket, new LinkRequest(LinkOperation.Sample, 5, null, 1), CancellationToken.None);
+            var reply = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
+            Assert.Null(reply.Next);
+            Assert.Contains("WorkerNotReadyException", reply.Error);
+            Assert.Contains("is at step 0", reply.Error);
+            var thrown = await Assert.ThrowsAsync<WorkerNotReadyException>(() => joining);
+            Assert.Contains("is at step 0", thrown.Message);
+        });
+    }
+
+    /// <summary>
+    /// The test as D: a prepared G of <paramref name="memberId"/> at step 0 is invited to a run on Secondary_1's link
+    /// listener, and <paramref name="play"/> gets the link and G's JoinRun call; G is released after.
+    /// </summary>
+    private async Task PlayDiscriminatorAsync(string memberId, Func<WorkerLinks, WorkerLink, Task<RunPartner>, Task> play)
+    {
+        var generator = fixture.Client.GetGrain<IGeneratorWorkerGrain>(memberId);
+        Assert.Equal(0, await generator.PrepareAsync(new WorkerSetup(memberId, TestSpecs.SmallRing(steps: 100), null)));
         try
         {
             var links = fixture.SiloService<WorkerLinks>("Secondary_1");
@@ -224,13 +241,7 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
             var arrival = links.Expect(id);
             var joining = generator.JoinRunAsync(0, new RunInvitation(id, host, port)).AsTask();
             using var socket = await arrival.WaitAsync(Timeout);
-            await links.SendAsync(socket, new LinkRequest(LinkOperation.Sample, 5, null, 1), CancellationToken.None);
-            var reply = await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None);
-            Assert.Null(reply.Next);
-            Assert.Contains("WorkerNotReadyException", reply.Error);
-            Assert.Contains("is at step 0", reply.Error);
-            var thrown = await Assert.ThrowsAsync<WorkerNotReadyException>(() => joining);
-            Assert.Contains("is at step 0", thrown.Message);
+            await play(links, socket, joining);
         }
         finally
         {
@@ -243,17 +254,8 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
     {
         // The test plays D again: a whole first batch, then G's step in parts (D's fakes with G's step, then G's kept
         // batch in a second frame), then a request at a step G is not at.
-        var generator = fixture.Client.GetGrain<IGeneratorWorkerGrain>("link-parts");
-        var spec = TestSpecs.SmallRing(steps: 100);
-        Assert.Equal(0, await generator.PrepareAsync(new WorkerSetup("link-parts", spec, null)));
-        try
+        await PlayDiscriminatorAsync("link-parts", async (links, socket, joining) =>
         {
-            var links = fixture.SiloService<WorkerLinks>("Secondary_1");
-            var (host, port) = links.Address!.Value;
-            var id = Guid.NewGuid();
-            var arrival = links.Expect(id);
-            var joining = generator.JoinRunAsync(0, new RunInvitation(id, host, port)).AsTask();
-            using var socket = await arrival.WaitAsync(Timeout);
             await links.SendAsync(socket, new LinkRequest(LinkOperation.Sample, 0, null, 1), CancellationToken.None);
             var first = (await links.ReceiveAsync<LinkReply>(socket, CancellationToken.None)).Next!;
             using var kept = TensorMessages.ToTensor(first.ForGenerator, TorchSharp.torch.CPU);
@@ -276,11 +278,7 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
             Assert.Null(failed.Part);
             Assert.Contains("is at step 1", failed.Error);
             await Assert.ThrowsAsync<WorkerNotReadyException>(() => joining);
-        }
-        finally
-        {
-            await generator.ReleaseAsync();
-        }
+        });
     }
 
     [Fact]
