@@ -68,9 +68,10 @@ public sealed partial class DiscriminatorModel : IDisposable
     /// </summary>
     public DiscriminatorStep Train(Tensor fakeForDiscriminator, Tensor? discriminatorLabels, Tensor fakeForGenerator, Tensor? generatorLabels)
     {
-        Validate(fakeForDiscriminator, discriminatorLabels);
+        // Checked before anything changes (FeedbackAfter checks again only for callers that split the step).
         if (conditional && generatorLabels is null) throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
         if (!GeneratorFirst) return FeedbackAfter(TrainSteps(fakeForDiscriminator, discriminatorLabels), fakeForGenerator, generatorLabels);
+        Validate(fakeForDiscriminator, discriminatorLabels);
         using var scope = NewDisposeScope();
         var feedback = GeneratorFeedback(fakeForGenerator, generatorLabels, spec.Techniques.UnrolledSteps);
         var steps = Steps(fakeForDiscriminator, discriminatorLabels);
@@ -93,6 +94,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     public DiscriminatorSteps TrainSteps(Tensor fakeForDiscriminator, Tensor? discriminatorLabels)
     {
         if (GeneratorFirst) throw new InvalidOperationException("order g_first takes G's feedback before D's steps: call Train");
+        Validate(fakeForDiscriminator, discriminatorLabels);
         using var scope = NewDisposeScope();
         return Steps(fakeForDiscriminator, discriminatorLabels);
     }
@@ -119,9 +121,9 @@ public sealed partial class DiscriminatorModel : IDisposable
             throw new ArgumentException("a conditional discriminator needs the labels of the fake batches");
     }
 
+    /// <summary>D's k steps on fakes already checked by <see cref="Validate"/>.</summary>
     private DiscriminatorSteps Steps(Tensor fakeForDiscriminator, Tensor? discriminatorLabels)
     {
-        Validate(fakeForDiscriminator, discriminatorLabels);
         int batch = spec.Training.BatchSize;
         int steps = (int)(fakeForDiscriminator.shape[0] / batch);
         var sums = zeros(3, device: device);
