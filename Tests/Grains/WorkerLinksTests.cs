@@ -19,13 +19,13 @@ public class WorkerLinksTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static WorkerLinks Links(bool enabled = true, X509Certificate2? certificate = null, int port = 0)
+    private static WorkerLinks Links(bool enabled = true, X509Certificate2? certificate = null, int port = 0, int spinMicroseconds = 2000)
     {
         var serializer = new ServiceCollection()
             .AddSerializer(b => b.AddAssembly(typeof(TensorMessage).Assembly).AddAssembly(typeof(WorkerLinks).Assembly))
             .BuildServiceProvider().GetRequiredService<Serializer>();
         var endpoints = Options.Create(new EndpointOptions { AdvertisedIPAddress = IPAddress.Loopback });
-        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled, Port = port }, certificate, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
+        return new WorkerLinks(new WorkerLinkOptions { Enabled = enabled, Port = port, SpinMicroseconds = spinMicroseconds }, certificate, endpoints, serializer, NullLogger<WorkerLinks>.Instance);
     }
 
     private static X509Certificate2 Certificate(TempDirectory dir, string subject) =>
@@ -69,6 +69,66 @@ public class WorkerLinksTests
         Assert.Equal(1, links.LinkedCount);
         Assert.False(discriminator.Encrypted);
         await FramesCrossBothWaysAsync(links, generator, discriminator);
+    }
+
+    [Fact]
+    public async Task A_blocking_receive_polls_for_a_frame_that_comes_within_its_budget_and_sleeps_for_one_that_comes_later()
+    {
+        // A second of polling: a frame sent after 50 ms is found by polling, not after a sleep.
+        using var polling = Links(spinMicroseconds: 1_000_000);
+        var (generator, discriminator) = await LinkedAsync(polling);
+        using (generator)
+        using (discriminator)
+        {
+            var late = Task.Run(async () =>
+            {
+                await Task.Delay(50);
+                await polling.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, 7, null, 1), CancellationToken.None);
+            });
+            Assert.Equal(7, polling.Receive<LinkRequest>(generator).Step);
+            await late;
+            Assert.Equal((1, 0), (polling.FramesPolled, polling.FramesSlept));
+        }
+
+        // One millisecond of polling: a frame sent after 300 ms comes after the thread has gone to sleep in the socket.
+        using var brief = Links(spinMicroseconds: 1000);
+        (generator, discriminator) = await LinkedAsync(brief);
+        using (generator)
+        using (discriminator)
+        {
+            var late = Task.Run(async () =>
+            {
+                await Task.Delay(300);
+                await brief.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, 8, null, 1), CancellationToken.None);
+            });
+            Assert.Equal(8, brief.Receive<LinkRequest>(generator).Step);
+            await late;
+            Assert.Equal((0, 1), (brief.FramesPolled, brief.FramesSlept));
+
+            // A peer that closes while the other end polls: the read after the polling reports it.
+            discriminator.Dispose();
+            Assert.ThrowsAny<IOException>(() => brief.Receive<LinkRequest>(generator));
+        }
+
+        // Polling off: every blocking receive sleeps in the socket at once, uncounted.
+        using var off = Links(spinMicroseconds: 0);
+        (generator, discriminator) = await LinkedAsync(off);
+        using (generator)
+        using (discriminator)
+        {
+            await off.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, 9, null, 1), CancellationToken.None);
+            Assert.Equal(9, off.Receive<LinkRequest>(generator).Step);
+            Assert.Equal((0, 0), (off.FramesPolled, off.FramesSlept));
+        }
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1_000_001)]
+    public void A_polling_budget_out_of_range_is_refused_with_its_setting_named(int microseconds)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Links(spinMicroseconds: microseconds));
+        Assert.Contains("Gan:Links:SpinMicroseconds", e.Message);
     }
 
     [Fact]
