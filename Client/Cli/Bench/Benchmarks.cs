@@ -442,6 +442,7 @@ internal static class MemoryGrowth
         long shortSteps = s.Quick ? 50 : 400;
         Console.WriteLine($"  a sweep of {waves * perWave} short members ({shortSteps} steps each, {perWave} at a time):");
         var sweep = new List<(double Rss, long Tensors)>();
+        var retained = new List<ProcessMemory>();
         var shortSpec = s.Spec with
         {
             Training = s.Spec.Training with { Steps = shortSteps },
@@ -461,9 +462,16 @@ internal static class MemoryGrowth
             var mem = ProcessMemory.Sample();
             sweep.Add((mem.RssMiB, tensors));
             Console.WriteLine(string.Create(c, $"    after {(w + 1) * perWave,2} members: VmRSS {sweep[^1].Rss,7:F1} MiB, live tensors {sweep[^1].Tensors}; {mem.Columns()}"));
+            // What the sweep keeps, as against garbage not yet collected: the same after a full compacting collection.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            retained.Add(ProcessMemory.Sample());
+            Console.WriteLine(string.Create(c, $"         after a full GC: VmRSS {retained[^1].RssMiB,7:F1} MiB, GC heap {retained[^1].GcHeapMiB:F1} MiB (live {retained[^1].ManagedLiveMiB:F1})"));
         }
         var half = sweep[Math.Max(0, sweep.Count / 2 - 1)];
+        var keptHalf = retained[Math.Max(0, retained.Count / 2 - 1)];
         Console.WriteLine(string.Create(c, $"    growth over the second half ({waves * perWave / 2} → {waves * perWave} members): VmRSS {sweep[^1].Rss - half.Rss:+0.0;-0.0} MiB, live tensors {sweep[^1].Tensors - half.Tensors:+0;-0}; after the first wave: VmRSS {sweep[^1].Rss - sweep[0].Rss:+0.0;-0.0} MiB"));
+        Console.WriteLine(string.Create(c, $"    after a full GC each time, over the second half: VmRSS {retained[^1].RssMiB - keptHalf.RssMiB:+0.0;-0.0} MiB, GC heap {retained[^1].GcHeapMiB - keptHalf.GcHeapMiB:+0.0;-0.0} MiB"));
     }
 
     /// <summary>Resident memory of this process, from /proc/self/status.</summary>
