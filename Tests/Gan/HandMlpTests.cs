@@ -135,6 +135,34 @@ public sealed class HandMlpTests
         Assert.Equal(whole, optimizer.GradientBuffer.data<float>().ToArray());
     }
 
+    [Theory]
+    [InlineData(2, 512)]
+    [InlineData(2, 1024)]
+    [InlineData(3, 512)]
+    [InlineData(8, 1024)]
+    [InlineData(1, 512)]
+    [InlineData(16, 1024)]
+    public void A_layers_weight_gradient_is_the_one_product_of_its_output_gradient_and_inputs_bit_for_bit(int inputs, int rows)
+    {
+        // Layers with 2 to 8 inputs take it the other way round (xᵀ·g, copied across): the bits must not change.
+        manual_seed(5);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        TorchSharp.Modules.Linear[] layers = [nn.Linear(inputs, 128)];
+        using var optimizer = new FlatAdam(layers.SelectMany(l => l.parameters()), 1e-3, 0.5, 0.999);
+        using var mlp = HandMlp.For((layers, "relu"), optimizer)!;
+        var x = randn(rows, inputs);
+        var gradient = randn(rows, 128);
+        var kept = new List<Tensor>();
+        mlp.Forward(x, kept);
+        mlp.Backward(kept, gradient, parameterGradients: true, inputGradient: false);
+
+        var expected = zeros(128, inputs).addmm_(gradient.t(), x, beta: 0, alpha: 1);
+        var written = optimizer.GradientBufferFor(layers[0].weight!);
+        Assert.Equal(expected.data<float>().ToArray(), written.data<float>().ToArray());
+        Assert.Contains(expected.data<float>().ToArray(), v => v != 0);
+    }
+
     public static TheoryData<string, string, bool, int> StandardCases => new()
     {
         // activation, generator loss, conditional, k

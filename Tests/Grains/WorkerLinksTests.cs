@@ -71,6 +71,18 @@ public class WorkerLinksTests
         await FramesCrossBothWaysAsync(links, generator, discriminator);
     }
 
+    /// <summary>D sends a request after a delay while G waits for it in a blocking receive, which must return it.</summary>
+    private static async Task ReceiveSentLateAsync(WorkerLinks links, WorkerLink generator, WorkerLink discriminator, int delayMilliseconds, long step)
+    {
+        var late = Task.Run(async () =>
+        {
+            await Task.Delay(delayMilliseconds);
+            await links.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, step, null, 1), CancellationToken.None);
+        });
+        Assert.Equal(step, links.Receive<LinkRequest>(generator).Step);
+        await late;
+    }
+
     [Fact]
     public async Task A_blocking_receive_polls_for_a_frame_that_comes_within_its_budget_and_sleeps_for_one_that_comes_later()
     {
@@ -80,13 +92,7 @@ public class WorkerLinksTests
         using (generator)
         using (discriminator)
         {
-            var late = Task.Run(async () =>
-            {
-                await Task.Delay(50);
-                await polling.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, 7, null, 1), CancellationToken.None);
-            });
-            Assert.Equal(7, polling.Receive<LinkRequest>(generator).Step);
-            await late;
+            await ReceiveSentLateAsync(polling, generator, discriminator, delayMilliseconds: 50, step: 7);
             Assert.Equal((1, 0), (polling.FramesPolled, polling.FramesSlept));
         }
 
@@ -96,16 +102,10 @@ public class WorkerLinksTests
         using (generator)
         using (discriminator)
         {
-            var late = Task.Run(async () =>
-            {
-                await Task.Delay(300);
-                await brief.SendAsync(discriminator, new LinkRequest(LinkOperation.Sample, 8, null, 1), CancellationToken.None);
-            });
-            Assert.Equal(8, brief.Receive<LinkRequest>(generator).Step);
-            await late;
+            await ReceiveSentLateAsync(brief, generator, discriminator, delayMilliseconds: 300, step: 8);
             Assert.Equal((0, 1), (brief.FramesPolled, brief.FramesSlept));
 
-            // A peer that closes while the other end polls: the read after the polling reports it.
+            // A peer that has closed: the end that polls finds no frame, and the read after the polling reports it.
             discriminator.Dispose();
             Assert.ThrowsAny<IOException>(() => brief.Receive<LinkRequest>(generator));
         }
