@@ -422,7 +422,7 @@ public sealed class WorkerLink : IDisposable
     /// Polls the socket until bytes arrive or <paramref name="ticks"/> (Stopwatch ticks) pass, yielding the core to
     /// any other ready thread between polls, so that a frame that comes soon is read without this thread going to
     /// sleep and being woken. True when bytes arrived; false when the time ran out (or over TLS, where it does not
-    /// poll). A closed or broken socket ends the polling too: the read that follows reports it.
+    /// poll). A link the peer closed or reset shows no bytes either: the read that follows the budget reports it.
     /// </summary>
     public bool PollForData(long ticks)
     {
