@@ -1,6 +1,6 @@
 using GanCluster.Client.Cli;
 using GanCluster.Client.Hosting;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Specs;
 
 namespace GanCluster.Client;
 
@@ -45,7 +45,7 @@ public static class Program
     {
         try
         {
-            Grains.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
+            Gan.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
             var line = CommandLine.Parse(args);
             if (line.Option("--help") is not null || line.Verb is "help" or "--help" or "-h")
             {

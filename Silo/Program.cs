@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 // The silo process: Orleans, /metrics, /health and Serilog; wiring lives in GanSiloApp.
 GanCluster.Silo.Hosting.SocketCompletions.InlineUnlessConfigured(); // before any socket exists
-GanCluster.Grains.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
+GanCluster.Gan.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
 try
 {
     var app = GanSiloApp.Build(args);

@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Training;
+using GanCluster.Gan.Specs;
 using Microsoft.Extensions.Configuration;
 using static TorchSharp.torch;
 
@@ -50,7 +50,7 @@ public static class BenchCommand
     }
 
     /// <summary>The yardstick, on a thread of its own with one intra-op thread, as a worker's compute thread has.</summary>
-    private static double PlainLoop(Contracts.Specs.GanSpec spec, long steps, long warmup)
+    private static double PlainLoop(GanSpec spec, long steps, long warmup)
     {
         set_num_threads(1);
         using var loop = new ReferenceLoop(spec);
@@ -61,7 +61,7 @@ public static class BenchCommand
     }
 
     /// <summary>One member through the grains; timed from the status stream between the warm-up and the end.</summary>
-    private static async Task<double> ClusterMemberAsync(ClusterConnection connection, Contracts.Specs.GanSpec spec, string id, long steps, long warmup)
+    private static async Task<double> ClusterMemberAsync(ClusterConnection connection, GanSpec spec, string id, long steps, long warmup)
     {
         var member = connection.Client.GetGrain<ICoordinatorGrain>($"{id}-{Guid.NewGuid():N}"[..40]);
         await member.StartAsync(spec);

@@ -2,7 +2,7 @@ using System.Globalization;
 using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Specs;
 using Microsoft.Extensions.Configuration;
 
 namespace GanCluster.Client.Cli;

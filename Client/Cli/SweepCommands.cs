@@ -2,7 +2,7 @@ using System.Globalization;
 using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
 using Microsoft.Extensions.Configuration;
 
@@ -84,7 +84,7 @@ public static class SweepCommands
             {
                 line.AllowOnly("--cluster", "--set", "--sweep");
                 if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
-                var spec = Grains.Specs.SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+                var spec = Gan.Specs.SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
                 if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
                 string id = line.Option("--sweep") ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
                 Grains.Storage.FileCheckpointStore.SafeName(id);

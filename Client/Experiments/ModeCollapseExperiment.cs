@@ -6,10 +6,9 @@ using GanCluster.Client.Cli;
 using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Data;
 using Microsoft.Extensions.Configuration;
 
 namespace GanCluster.Client.Experiments;

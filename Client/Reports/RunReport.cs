@@ -3,9 +3,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Tensors;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Evaluation;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
+using GanCluster.Gan.Specs;
 
 namespace GanCluster.Client.Reports;
 

@@ -1,5 +1,5 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using Orleans.Concurrency;
 
 namespace GanCluster.Contracts.Sweeps;

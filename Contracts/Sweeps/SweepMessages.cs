@@ -69,7 +69,7 @@ public sealed record PbtDecision(
     [property: Id(1)] long DonorStep,
     [property: Id(2)] Workers.CheckpointFile Generator,
     [property: Id(3)] Workers.CheckpointFile Discriminator,
-    [property: Id(4)] Specs.GanSpec Spec,
+    [property: Id(4)] GanCluster.Gan.Specs.GanSpec Spec,
     [property: Id(5)] string OldHyperparameters,
     [property: Id(6)] string NewHyperparameters);
 

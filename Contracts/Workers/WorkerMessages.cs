@@ -1,4 +1,4 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
 
 namespace GanCluster.Contracts.Workers;

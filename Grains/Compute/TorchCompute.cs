@@ -1,3 +1,4 @@
+using GanCluster.Gan.Compute;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 using Microsoft.Extensions.Configuration;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Grains.Hosting;
 

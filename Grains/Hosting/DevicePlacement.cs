@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Specs;
 using GanCluster.Grains.Workers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

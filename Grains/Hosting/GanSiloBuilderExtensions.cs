@@ -1,5 +1,5 @@
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Evaluation;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Evaluation;
 using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
@@ -11,6 +11,8 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
+using GanCluster.Grains.Compute;
+using GanCluster.Grains.Evaluation;
 
 namespace GanCluster.Grains.Hosting;
 

@@ -1,4 +1,4 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Workers;
 
 namespace GanCluster.Grains.Members;

@@ -1,17 +1,17 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Evaluation;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
+using GanCluster.Grains.Evaluation;
 
 namespace GanCluster.Grains.Members;
 
@@ -65,7 +65,7 @@ public sealed class CoordinatorGrain(
     private GanSpec Spec => state.State.Spec ?? throw new InvalidOperationException($"member {MemberId} has no spec (never started)");
     /// <summary>Sweep, population and member: the labels of this member's metrics and the fields of its log lines.</summary>
     private MemberLabels Labels => state.State.SweepId is { } sweep
-        ? new MemberLabels(sweep, Sweeps.SweepPlanner.PopulationOf(sweep, MemberId), MemberId)
+        ? new MemberLabels(sweep, SweepPlanner.PopulationOf(sweep, MemberId), MemberId)
         : MemberLabels.Standalone(MemberId);
     private IGeneratorWorkerGrain Generator => GrainFactory.GetGrain<IGeneratorWorkerGrain>(MemberId);
     private IDiscriminatorWorkerGrain Discriminator => GrainFactory.GetGrain<IDiscriminatorWorkerGrain>(MemberId);
@@ -544,8 +544,11 @@ public sealed class CoordinatorGrain(
         var labels = generated.Labels is null ? null : MemoryMarshal.Cast<byte, long>(generated.Labels.Data).ToArray();
         if (data is not null)
         {
-            var result = MixtureEvaluation.Evaluate(data, generated.Samples.ToRows(), spec.Evaluation.MinSamplesPerMode, step,
-                scores.MeanDReal, scores.MeanDFake, labels);
+            var score = MixtureEvaluation.Evaluate(data, generated.Samples.ToRows(), spec.Evaluation.MinSamplesPerMode, labels);
+            var result = new MixtureMetrics(step, score.ModesCovered, score.ModesTotal, score.HighQualityFraction, score.ReverseKl, scores.MeanDReal, scores.MeanDFake)
+            {
+                LabelAccuracy = score.LabelAccuracy,
+            };
             evaluations.Add(result);
             samples = generated.Samples;
             Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);

@@ -1,5 +1,5 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Grains.Storage;
 

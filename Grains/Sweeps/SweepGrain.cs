@@ -1,8 +1,7 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Specs;
 using GanCluster.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using GanCluster.Contracts.Members;
 using Microsoft.Extensions.Options;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Grains.Telemetry;
 

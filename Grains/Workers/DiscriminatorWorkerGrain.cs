@@ -1,15 +1,16 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Training;
 using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using static TorchSharp.torch;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Grains.Workers;
 

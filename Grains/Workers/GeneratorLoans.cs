@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using static TorchSharp.torch;
 
 namespace GanCluster.Grains.Workers;

@@ -1,12 +1,13 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Training;
 using GanCluster.Grains.Storage;
 using System.Net.Sockets;
 using static TorchSharp.torch;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Grains.Workers;
 

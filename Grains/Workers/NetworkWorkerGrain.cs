@@ -1,11 +1,11 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Data;
 using GanCluster.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Grains.Workers;
 
@@ -98,7 +98,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     {
         var model = Model ?? throw new WorkerNotReadyException($"the {Role} of {MemberId} holds no network");
         var weights = await Compute.RunAsync(() => WeightsOf(model));
-        Specs.MessageLimits.EnsureFits(weights.LongLength, $"the {Role} weights of {MemberId}");
+        MessageLimits.EnsureFits(weights.LongLength, $"the {Role} weights of {MemberId}");
         ServiceProvider.GetService<Telemetry.GanMetrics>()?.Exchanged("weights", weights.LongLength);
         return weights;
     }

@@ -1,5 +1,5 @@
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 
 namespace GanCluster.Grains.Workers;
 

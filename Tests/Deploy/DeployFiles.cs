@@ -1,10 +1,11 @@
 using System.Reflection;
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 using GanCluster.Grains.Hosting;
 using GanCluster.Silo.Hosting;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.Serialization;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Tests.Deploy;
 

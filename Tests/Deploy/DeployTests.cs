@@ -222,7 +222,7 @@ public class DeployTests
     public void The_cuda_switch_the_dockerfile_uses_exists_in_the_build()
     {
         string props = File.ReadAllText(Path.Combine(RepositoryRoot, "Directory.Build.props"));
-        string grains = File.ReadAllText(Path.Combine(RepositoryRoot, "Grains", "Grains.csproj"));
+        string grains = File.ReadAllText(Path.Combine(RepositoryRoot, "Grains", "Gan", "Gan.csproj"));
         Assert.Contains("<TorchBackend Condition=\"'$(TorchBackend)' == ''\">cpu</TorchBackend>", props);
         Assert.Contains("<PackageReference Include=\"TorchSharp-cuda-linux\" Condition=\"'$(TorchBackend)' == 'cuda'\" />", grains);
         Assert.Contains("<PackageReference Include=\"libtorch-cpu-linux-x64\" Condition=\"'$(TorchBackend)' == 'cpu'\" />", grains);

@@ -1,7 +1,7 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Training;
 using GanCluster.Grains.Storage;
 using GanCluster.Tests.Support;
 

@@ -1,7 +1,7 @@
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 using TorchSharp;
 using static TorchSharp.torch;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 
 namespace GanCluster.Tests.Gan;
 

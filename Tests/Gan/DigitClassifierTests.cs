@@ -1,5 +1,5 @@
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Evaluation;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

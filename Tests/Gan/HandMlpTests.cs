@@ -1,6 +1,6 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Training;
 using GanCluster.Tests.Support;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using GanCluster.Grains.Gan.Data;
+using GanCluster.Gan.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
-using GanCluster.Grains.Gan.Networks;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Networks;
+using GanCluster.Gan.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

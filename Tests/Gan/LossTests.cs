@@ -1,5 +1,5 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Losses;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Losses;
 using static TorchSharp.torch;
 
 namespace GanCluster.Tests.Gan;

@@ -1,5 +1,5 @@
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Evaluation;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -44,7 +44,7 @@ public class MixtureTests
         using var b = ring.Sample(4000, g2, CPU);
         Assert.Equal(a.data<float>().ToArray(), b.data<float>().ToArray());
         var rows = ToRows(a);
-        var metrics = MixtureEvaluation.Evaluate(ring, rows, 20, 0, 0.5, 0.5);
+        var metrics = MixtureEvaluation.Evaluate(ring, rows, 20);
         Assert.Equal(8, metrics.ModesCovered);
         Assert.True(metrics.HighQualityFraction > 0.99, $"high quality {metrics.HighQualityFraction}");
         Assert.True(metrics.ReverseKl < 0.01, $"reverse KL {metrics.ReverseKl}");
@@ -55,7 +55,7 @@ public class MixtureTests
     {
         var ring = MixtureDataset.Ring(8, 1.0, 0.01);
         var collapsed = Enumerable.Range(0, 1000).Select(_ => new[] { 1f, 0f }).ToArray();
-        var metrics = MixtureEvaluation.Evaluate(ring, collapsed, 20, 0, 0.9, 0.1);
+        var metrics = MixtureEvaluation.Evaluate(ring, collapsed, 20);
         Assert.Equal(1, metrics.ModesCovered);
         Assert.Equal(1.0, metrics.HighQualityFraction);
         Assert.Equal(Math.Log(8), metrics.ReverseKl, 9);
@@ -66,7 +66,7 @@ public class MixtureTests
     {
         var ring = MixtureDataset.Ring(8, 1.0, 0.01);
         var samples = new[] { new[] { 0f, 0f }, new[] { float.NaN, 0f }, new[] { 1.02f, 0f }, new[] { 1.04f, 0f } };
-        var metrics = MixtureEvaluation.Evaluate(ring, samples, 1, 0, 0.5, 0.5);
+        var metrics = MixtureEvaluation.Evaluate(ring, samples, 1);
         Assert.Equal(0.25, metrics.HighQualityFraction); // only (1.02, 0) is within 3 std = 0.03
         Assert.Equal(1, metrics.ModesCovered);
     }

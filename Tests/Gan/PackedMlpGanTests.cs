@@ -1,6 +1,6 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Gan.Training.Packed;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Training;
+using GanCluster.Gan.Training.Packed;
 using GanCluster.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

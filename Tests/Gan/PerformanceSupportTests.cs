@@ -1,5 +1,5 @@
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Training;
+using GanCluster.Gan.Specs;
 using GanCluster.Tests.Support;
 
 namespace GanCluster.Tests.Gan;

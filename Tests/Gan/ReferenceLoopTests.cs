@@ -1,4 +1,4 @@
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using GanCluster.Tests.Support;
 
 namespace GanCluster.Tests.Gan;

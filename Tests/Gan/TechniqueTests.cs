@@ -1,8 +1,8 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Evaluation;
-using GanCluster.Grains.Gan.Losses;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
+using GanCluster.Gan.Losses;
+using GanCluster.Gan.Training;
 using GanCluster.Tests.Support;
 using static TorchSharp.torch;
 
@@ -160,7 +160,7 @@ public class TechniqueTests
             using (labels)
             {
                 var rows = MixtureTests.ToRows(samples);
-                return MixtureEvaluation.Evaluate(data, rows, 10, 0, 0.5, 0.5, labels!.data<long>().ToArray()).LabelAccuracy!.Value;
+                return MixtureEvaluation.Evaluate(data, rows, 10, labels!.data<long>().ToArray()).LabelAccuracy!.Value;
             }
         }
         double before = Accuracy();

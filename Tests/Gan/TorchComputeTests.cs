@@ -1,5 +1,6 @@
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 using Microsoft.Extensions.Options;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Tests.Gan;
 

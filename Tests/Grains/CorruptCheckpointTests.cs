@@ -1,5 +1,5 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using GanCluster.Grains.Storage;
 using GanCluster.Tests.Support;
 
@@ -47,7 +47,7 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         reference.Run(4000);
         var final = (await store.ListManifestsAsync(id))[0];
         Assert.Equal(4000, final.Step);
-        using var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
+        using var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
     }

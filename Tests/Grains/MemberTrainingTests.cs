@@ -1,6 +1,6 @@
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using GanCluster.Tests.Support;
 
 namespace GanCluster.Tests.Grains;
@@ -63,7 +63,7 @@ public class MemberTrainingTests(ClusterFixture fixture)
         using var reference = new ReferenceLoop(spec);
         reference.Run(30);
         var manifests = await CheckpointsOf("matches-reference");
-        var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
+        var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         g.Load(new BinaryReader(File.OpenRead(manifests[0].Generator.Path)));
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         g.Dispose();

@@ -161,20 +161,20 @@ public class MemberLabelTests
     [InlineData("a-p1", "a-p1-p2-m5", "2")]
     [InlineData("ring", "ring-px-m1", "0")]
     public void A_sweep_members_population_label_is_read_back_from_its_planned_id(string sweep, string member, string population) =>
-        Assert.Equal(population, GanCluster.Grains.Sweeps.SweepPlanner.PopulationOf(sweep, member));
+        Assert.Equal(population, GanCluster.Gan.Specs.SweepPlanner.PopulationOf(sweep, member));
 
     [Fact]
     public void Planned_member_ids_give_back_their_population()
     {
         var spec = Support.TestSpecs.SmallRing() with
         {
-            Search = new GanCluster.Contracts.Specs.SearchSpec
+            Search = new GanCluster.Gan.Specs.SearchSpec
             {
                 Strategy = "random", Populations = 3, MembersPerPopulation = 2, Concurrency = 2,
                 Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },
             },
         };
-        foreach (var plan in GanCluster.Grains.Sweeps.SweepPlanner.Plan("s", spec))
-            Assert.Equal(plan.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), GanCluster.Grains.Sweeps.SweepPlanner.PopulationOf("s", plan.MemberId));
+        foreach (var plan in GanCluster.Gan.Specs.SweepPlanner.Plan("s", spec))
+            Assert.Equal(plan.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), GanCluster.Gan.Specs.SweepPlanner.PopulationOf("s", plan.MemberId));
     }
 }

@@ -1,6 +1,6 @@
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
 using GanCluster.Tests.Support;
 

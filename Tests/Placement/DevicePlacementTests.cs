@@ -1,9 +1,8 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
 using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Hosting;
-using GanCluster.Grains.Specs;
 using GanCluster.Grains.Workers;
 using GanCluster.Tests.Support;
 using Orleans.Serialization.TypeSystem;
@@ -159,7 +158,7 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         string[] workerSilos = ["Secondary_1", "Secondary_2"];
         string memberId = links ? "placement-matches-reference" : "placement-matches-reference-by-calls";
         long linksBefore = workerSilos.Sum(s => fixture.SiloService<WorkerLinks>(s).LinkedCount);
-        long preparedBefore = GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps;
+        long preparedBefore = GanCluster.Gan.Training.DiscriminatorModel.PreparedSteps;
         long partsBefore = LinkChannel.SecondParts;
         foreach (var silo in workerSilos) fixture.SiloService<WorkerLinks>(silo).SuspendedForTests = !links;
         try
@@ -176,8 +175,8 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         // Over a link with D waiting in the socket, G answers in two frames (D's fakes, then its own batch).
         if (links) Assert.True(LinkChannel.SecondParts - partsBefore > steps / 2, $"G answered {LinkChannel.SecondParts - partsBefore} of {steps} steps in parts");
         // D passed its next real rows while G took its step (the silos run in this process); the weights are the same.
-        Assert.True(GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore > steps / 2,
-            $"D prepared {GanCluster.Grains.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore} of {steps} steps");
+        Assert.True(GanCluster.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore > steps / 2,
+            $"D prepared {GanCluster.Gan.Training.DiscriminatorModel.PreparedSteps - preparedBefore} of {steps} steps");
         foreach (var silo in workerSilos)
         {
             Assert.Equal(0, fixture.SiloService<GeneratorLoans>(silo).OpenCount);
@@ -198,11 +197,11 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
         var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
         Assert.Equal(MemberState.Completed, done.State);
 
-        using var reference = new GanCluster.Grains.Gan.Training.ReferenceLoop(spec);
+        using var reference = new GanCluster.Gan.Training.ReferenceLoop(spec);
         reference.Run(steps);
         var manifests = await new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).ListManifestsAsync(memberId);
         Assert.Equal(steps, manifests[0].Step);
-        using var g = new GanCluster.Grains.Gan.Training.GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
+        using var g = new GanCluster.Gan.Training.GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(manifests[0].Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
     }

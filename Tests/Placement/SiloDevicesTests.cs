@@ -1,11 +1,10 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Networks;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Networks;
 using GanCluster.Grains.Hosting;
-using GanCluster.Grains.Specs;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 
 namespace GanCluster.Tests.Placement;
 

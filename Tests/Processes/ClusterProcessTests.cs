@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using GanCluster.Client.Cli;
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
 using GanCluster.Tests.Support;
 using Xunit.Abstractions;

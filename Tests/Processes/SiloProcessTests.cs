@@ -1,6 +1,6 @@
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Training;
 using GanCluster.Grains.Storage;
 using GanCluster.Tests.Support;
 
@@ -47,7 +47,7 @@ public class SiloProcessTests
         Assert.Equal(2000, final.Step);
         using var reference = new ReferenceLoop(spec);
         reference.Run(2000);
-        using var g = new GeneratorModel(spec, GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
+        using var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
         using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         Assert.True(killedAt >= checkpointAtKill);
@@ -95,7 +95,7 @@ public class SweepProcessTests
         await using var silo = await SiloProcess.StartAsync(data.Path);
         var spec = TestSpecs.SmallRing(steps: 300) with
         {
-            Search = new GanCluster.Contracts.Specs.SearchSpec
+            Search = new GanCluster.Gan.Specs.SearchSpec
             {
                 Strategy = "random", MembersPerPopulation = 3, Concurrency = 2,
                 Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },

@@ -1,4 +1,4 @@
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Tests.Support;
 
 namespace GanCluster.Tests.Specs;

@@ -34,7 +34,7 @@ public class ClusterConfigurationTests
         Assert.True(double.IsPositiveInfinity(back.Curve[0].GLoss));
         Assert.True(double.IsNegativeInfinity(back.Evaluations[0].ReverseKl));
         Assert.Equal(state.Samples.Data, back.Samples!.Data);
-        Assert.Equal(GanCluster.Grains.Specs.SpecLoader.ToJson(state.Spec), GanCluster.Grains.Specs.SpecLoader.ToJson(back.Spec!));
+        Assert.Equal(GanCluster.Gan.Specs.SpecLoader.ToJson(state.Spec), GanCluster.Gan.Specs.SpecLoader.ToJson(back.Spec!));
 
         var sweep = new SweepGrainState { Members = [new SweepMemberState { MemberId = "a", Spec = Support.TestSpecs.SmallRing(), FitnessByStep = { [500] = 0.25 } }] };
         var sweepBack = serializer.Deserialize<SweepGrainState>(serializer.Serialize(sweep));

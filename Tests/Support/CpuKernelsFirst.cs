@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 
 namespace GanCluster.Tests.Support;
 

@@ -1,4 +1,4 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 
 namespace GanCluster.Tests.Support;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Training;
+using GanCluster.Gan.Specs;
 using GanCluster.Grains.Sweeps;
 using GanCluster.Tests.Support;
 
@@ -169,11 +169,11 @@ public class MedianStoppingTests
     {
         var spec = TestSpecs.SmallRing() with
         {
-            Search = new GanCluster.Contracts.Specs.SearchSpec
+            Search = new GanCluster.Gan.Specs.SearchSpec
             {
                 Strategy = "pbt", Concurrency = 4, MembersPerPopulation = 4,
                 Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },
-                MedianStopping = new GanCluster.Contracts.Specs.MedianStoppingSpec { Enabled = true },
+                MedianStopping = new GanCluster.Gan.Specs.MedianStoppingSpec { Enabled = true },
             },
         };
         Assert.Contains(SpecValidator.Validate(spec), p => p.StartsWith("search.medianStopping: PBT replaces weak members itself", StringComparison.Ordinal));

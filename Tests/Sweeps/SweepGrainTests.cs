@@ -1,7 +1,6 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Sweeps;
-using GanCluster.Grains.Specs;
 using GanCluster.Tests.Support;
 
 namespace GanCluster.Tests.Sweeps;
@@ -127,9 +126,9 @@ public class SweepGrainTests(ClusterFixture fixture)
         Assert.NotNull(donorManifest);
         Assert.NotNull(recipientManifest);
         {
-            var data = GanCluster.Grains.Gan.Data.RealData.FromSpec(spec.Data);
-            using var a = new GanCluster.Grains.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
-            using var b = new GanCluster.Grains.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
+            var data = GanCluster.Gan.Data.RealData.FromSpec(spec.Data);
+            using var a = new GanCluster.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
+            using var b = new GanCluster.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
             using (var r = new BinaryReader(File.OpenRead(donorManifest.Generator.Path))) a.Load(r);
             using (var r = new BinaryReader(File.OpenRead(recipientManifest.Generator.Path))) b.Load(r);
             Assert.Equal(a.WeightBytes(), b.WeightBytes());
@@ -229,8 +228,8 @@ public class SweepGrainTests(ClusterFixture fixture)
     public async Task A_random_sweep_is_reproducible_by_its_seed_and_refuses_a_bad_space()
     {
         var space = new Dictionary<string, SearchDimensionSpec> { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } };
-        var a = GanCluster.Grains.Sweeps.SweepPlanner.Plan("a", Sweep("random", 1, 10, space));
-        var b = GanCluster.Grains.Sweeps.SweepPlanner.Plan("b", Sweep("random", 1, 10, space));
+        var a = GanCluster.Gan.Specs.SweepPlanner.Plan("a", Sweep("random", 1, 10, space));
+        var b = GanCluster.Gan.Specs.SweepPlanner.Plan("b", Sweep("random", 1, 10, space));
         Assert.Equal(a.Select(p => p.Spec.Optimizer.GeneratorLr), b.Select(p => p.Spec.Optimizer.GeneratorLr));
         Assert.All(a, p => Assert.InRange(p.Spec.Optimizer.GeneratorLr, 1e-4, 1e-2));
 

@@ -2,12 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Training;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime.Placement;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Client.Cli.Bench;
 

@@ -2,8 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime;
 using System.Runtime.InteropServices;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Specs;
 using static TorchSharp.torch;
 
 namespace GanCluster.Client.Cli.Bench;
@@ -82,7 +81,7 @@ public static class BenchSuite
         Console.WriteLine($"GanCluster benchmark suite: {string.Join(", ", chosen)}{(s.Quick ? " (quick)" : "")}");
         Console.WriteLine(string.Create(c, $"machine: {CpuModel()}, {Environment.ProcessorCount} cores, {MemoryGiB():F0} GiB, {RuntimeInformation.OSDescription}, load average {LoadAverage()}"));
         Console.WriteLine($"versions: .NET {Environment.Version}, TorchSharp {PackageVersion(typeof(TorchSharp.torch))}, libtorch {LibTorchVersion()}, Orleans {PackageVersion(typeof(Orleans.IGrain))}");
-        Console.WriteLine($"CPU kernels: {Grains.Compute.CpuKernels.EnsureConfigured()}");
+        Console.WriteLine($"CPU kernels: {Gan.Compute.CpuKernels.EnsureConfigured()}");
         Console.WriteLine($"threads: compute threads of one intra-op thread (torch.set_num_threads(1)) everywhere; GC {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode)}; "
             + $"DOTNET_gcServer={Env("DOTNET_gcServer")}, OMP_NUM_THREADS={Env("OMP_NUM_THREADS")}, MKL_NUM_THREADS={Env("MKL_NUM_THREADS")}");
         var spec = s.Spec;

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using GanCluster.Contracts.Members;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Specs;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Training;
 using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Client.Cli.Bench;
 

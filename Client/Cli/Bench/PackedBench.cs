@@ -1,9 +1,10 @@
 using System.Globalization;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Training;
-using GanCluster.Grains.Gan.Training.Packed;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Compute;
+using GanCluster.Gan.Training;
+using GanCluster.Gan.Training.Packed;
 using Microsoft.Extensions.Options;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Client.Cli.Bench;
 

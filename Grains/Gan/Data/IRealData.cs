@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Data;
+namespace GanCluster.Gan.Data;
 
 /// <summary>Where D's real samples come from: a mixture of Gaussians or an image set.</summary>
 public interface IRealData

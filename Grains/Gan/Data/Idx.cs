@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Security.Cryptography;
 
-namespace GanCluster.Grains.Gan.Data;
+namespace GanCluster.Gan.Data;
 
 /// <summary>
 /// An unsigned-byte IDX array as read from a file: its dimensions (outermost first), its bytes in row-major order,

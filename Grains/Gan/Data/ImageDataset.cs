@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Data;
+namespace GanCluster.Gan.Data;
 
 /// <summary>
 /// Labelled grey-scale images held in memory: <see cref="Images"/> float32 [N, 1, H, W] scaled from bytes to [−1, 1]

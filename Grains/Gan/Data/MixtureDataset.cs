@@ -1,8 +1,8 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Data;
+namespace GanCluster.Gan.Data;
 
 /// <summary>
 /// A mixture of equally weighted isotropic Gaussians: the ring, the grid and the 1-D Gaussian of the GAN literature.

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 
-namespace GanCluster.Grains.Gan.Data;
+namespace GanCluster.Gan.Data;
 
 public static class RealData
 {

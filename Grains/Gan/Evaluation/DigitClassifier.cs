@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Training;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace GanCluster.Grains.Gan.Evaluation;
+namespace GanCluster.Gan.Evaluation;
 
 /// <summary>How the digit classifier is trained; part of its cache key, so changing any of it retrains.</summary>
 public sealed record DigitClassifierTraining(

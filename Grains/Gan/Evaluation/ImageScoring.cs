@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Evaluation;
+namespace GanCluster.Gan.Evaluation;
 
 /// <summary>
 /// How a batch of generated images scores under the digit classifier (see <see cref="ImageMetrics"/> for the definitions).

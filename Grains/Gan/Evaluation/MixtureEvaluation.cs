@@ -1,10 +1,13 @@
-using GanCluster.Contracts.Members;
-using GanCluster.Grains.Gan.Data;
+using GanCluster.Gan.Data;
 
-namespace GanCluster.Grains.Gan.Evaluation;
+namespace GanCluster.Gan.Evaluation;
 
 /// <summary>Each sample's nearest mode and its distance, in units of the data (not of std).</summary>
 public sealed record ModeAssignment(int[] NearestMode, double[] Distance);
+
+/// <summary>What a batch of samples scores on a mixture (<see cref="MixtureEvaluation.Evaluate"/>).</summary>
+/// <param name="LabelAccuracy">Conditional GANs: fraction of samples whose nearest mode is the class they were generated for.</param>
+public sealed record MixtureScore(int ModesCovered, int ModesTotal, double HighQualityFraction, double ReverseKl, double? LabelAccuracy);
 
 /// <summary>
 /// Mixture metrics as the mode-collapse literature (VEEGAN, PacGAN) computes them: a sample is high quality when it
@@ -40,8 +43,7 @@ public static class MixtureEvaluation
 
     /// <param name="labels">Conditional GANs: the class each sample was generated for; the result then carries the
     /// fraction of samples whose nearest mode is that class.</param>
-    public static MixtureMetrics Evaluate(MixtureDataset data, float[][] samples, int minSamplesPerMode,
-        long step, double meanDReal, double meanDFake, long[]? labels = null)
+    public static MixtureScore Evaluate(MixtureDataset data, float[][] samples, int minSamplesPerMode, long[]? labels = null)
     {
         if (samples.Length == 0) throw new ArgumentException("cannot evaluate zero samples", nameof(samples));
         var assignment = Assign(data, samples);
@@ -81,9 +83,6 @@ public static class MixtureEvaluation
             if (labels.Length != samples.Length) throw new ArgumentException($"{labels.Length} labels for {samples.Length} samples", nameof(labels));
             labelAccuracy = (double)Enumerable.Range(0, samples.Length).Count(i => double.IsFinite(assignment.Distance[i]) && assignment.NearestMode[i] == labels[i]) / samples.Length;
         }
-        return new MixtureMetrics(step, covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, meanDReal, meanDFake)
-        {
-            LabelAccuracy = labelAccuracy,
-        };
+        return new MixtureScore(covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, labelAccuracy);
     }
 }

@@ -1,8 +1,8 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
 
-namespace GanCluster.Grains.Gan.Losses;
+namespace GanCluster.Gan.Losses;
 
 /// <summary>
 /// The adversarial losses, on D's raw outputs (logits for the standard loss):

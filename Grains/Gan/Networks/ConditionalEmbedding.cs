@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>
 /// A learned vector per class (Mirza &amp; Osindero 2014 condition both networks on the label). Labels are int64 class

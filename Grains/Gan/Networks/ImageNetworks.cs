@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>
 /// DCGAN generator (Radford et al. 2015) for 28×28 grayscale: z [B, noiseDim] → Linear → [B, 2w, 7, 7] → two

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>
 /// Minibatch discrimination (Salimans et al. 2016, §3.2): lets D see how close each sample is to the rest of its batch,

@@ -1,10 +1,10 @@
-using GanCluster.Contracts.Specs;
+using GanCluster.Gan.Specs;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>
 /// G: noise (noiseDim) → width × depth hidden layers → a sample (dataDim), linear output. Conditional (classCount &gt; 0):

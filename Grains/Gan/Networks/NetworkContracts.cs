@@ -1,7 +1,7 @@
-using GanCluster.Grains.Compute;
+using GanCluster.Gan.Compute;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>
 /// A generator: noise [B, noiseDim] (and, for conditional GANs, class labels [B] as int64) to samples

@@ -1,7 +1,7 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
 
-namespace GanCluster.Grains.Gan.Networks;
+namespace GanCluster.Gan.Networks;
 
 /// <summary>Resolves the spec's model and techniques to networks (the spec names the parts; code builds them).</summary>
 public static class NetworkFactory

@@ -1,11 +1,11 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Losses;
-using GanCluster.Grains.Gan.Networks;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Losses;
+using GanCluster.Gan.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>What one schedule step of D yields: G's input gradient (owned by the caller) and scalar statistics.</summary>
 public sealed record DiscriminatorStep(Tensor GeneratorGradient, double DLoss, double GLoss, double MeanDReal, double MeanDFake, double GradNorm);

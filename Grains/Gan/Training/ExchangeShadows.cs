@@ -1,10 +1,10 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Networks;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>
 /// Parameter-exchange mode (DESIGN.md): each worker keeps a shadow copy of the other network and trains against it;

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>
 /// Adam (Kingma &amp; Ba 2015, as <c>torch.optim.Adam</c> computes it, no weight decay, no AMSGrad) over one flat buffer

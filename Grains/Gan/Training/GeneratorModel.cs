@@ -1,10 +1,10 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Networks;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>G's samples for one schedule step: k·B detached for D, and B whose graph G keeps; labels when conditional.</summary>
 public sealed record GeneratedBatch(Tensor ForDiscriminator, Tensor? DiscriminatorLabels, Tensor ForGenerator, Tensor? GeneratorLabels) : IDisposable

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>Writes and reads the exact state of one network: weights, optimizer state, RNG states and step.</summary>
 internal static class NetworkState

@@ -1,8 +1,8 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>
 /// The yardstick: the same GAN and schedule as a member, in one process with no Orleans and no tensor messages.

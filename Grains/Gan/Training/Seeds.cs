@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>Derives independent, stable seeds for each random stream of a member from the spec's one seed.</summary>
 public static class Seeds

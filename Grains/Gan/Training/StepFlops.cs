@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training;
+namespace GanCluster.Gan.Training;
 
 /// <summary>
 /// Matrix-multiply floating-point operations of one alternating schedule step of an MLP GAN (the roofline's numerator).

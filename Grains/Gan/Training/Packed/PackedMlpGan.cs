@@ -1,11 +1,11 @@
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Losses;
-using GanCluster.Grains.Gan.Networks;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Losses;
+using GanCluster.Gan.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Training.Packed;
+namespace GanCluster.Gan.Training.Packed;
 
 /// <summary>
 /// K members of one MLP architecture trained as one batched network: each network's parameters of all members live in

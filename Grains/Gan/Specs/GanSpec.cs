@@ -1,81 +1,77 @@
-namespace GanCluster.Contracts.Specs;
+namespace GanCluster.Gan.Specs;
 
 // The spec is the JSON document a user writes (see README "Spec format"); these records are its typed form.
 // Defaults here are the defaults of the file format: a field left out takes them.
 
-[GenerateSerializer, Immutable, Alias("gan.GanSpec")]
+
 public sealed record GanSpec
 {
-    [Id(0)] public string Name { get; init; } = "gan";
-    [Id(1)] public long Seed { get; init; } = 1;
-    [Id(2)] public DataSpec Data { get; init; } = new();
-    [Id(3)] public ModelSpec Model { get; init; } = new();
-    [Id(4)] public LossSpec Loss { get; init; } = new();
-    [Id(5)] public OptimizerSpec Optimizer { get; init; } = new();
-    [Id(6)] public TrainingSpec Training { get; init; } = new();
-    [Id(7)] public EvaluationSpec Evaluation { get; init; } = new();
-    [Id(8)] public CheckpointSpec Checkpoint { get; init; } = new();
+    public string Name { get; init; } = "gan";
+    public long Seed { get; init; } = 1;
+    public DataSpec Data { get; init; } = new();
+    public ModelSpec Model { get; init; } = new();
+    public LossSpec Loss { get; init; } = new();
+    public OptimizerSpec Optimizer { get; init; } = new();
+    public TrainingSpec Training { get; init; } = new();
+    public EvaluationSpec Evaluation { get; init; } = new();
+    public CheckpointSpec Checkpoint { get; init; } = new();
     /// <summary>"auto" (the silo's configured device), "cpu", "cuda" or "cuda:N".</summary>
-    [Id(9)] public string Device { get; init; } = "auto";
-    [Id(10)] public TechniquesSpec Techniques { get; init; } = new();
+    public string Device { get; init; } = "auto";
+    public TechniquesSpec Techniques { get; init; } = new();
     /// <summary>A sweep: many members over a search space. Absent for a single member.</summary>
-    [Id(11)] public SearchSpec? Search { get; init; }
+    public SearchSpec? Search { get; init; }
 }
 
 /// <summary>The search section of a sweep spec.</summary>
-[GenerateSerializer, Immutable, Alias("gan.SearchSpec")]
 public sealed record SearchSpec
 {
     /// <summary>grid | random | pbt</summary>
-    [Id(0)] public string Strategy { get; init; } = "random";
+    public string Strategy { get; init; } = "random";
     /// <summary>Spec path → the values it may take.</summary>
-    [Id(1)] public Dictionary<string, SearchDimensionSpec> Space { get; init; } = [];
-    [Id(2)] public int Populations { get; init; } = 1;
+    public Dictionary<string, SearchDimensionSpec> Space { get; init; } = [];
+    public int Populations { get; init; } = 1;
     /// <summary>random and pbt: members per population; grid: ignored (one member per grid point).</summary>
-    [Id(3)] public int MembersPerPopulation { get; init; } = 4;
+    public int MembersPerPopulation { get; init; } = 4;
     /// <summary>Members training at once, across the sweep.</summary>
-    [Id(4)] public int Concurrency { get; init; } = 2;
+    public int Concurrency { get; init; } = 2;
     /// <summary>Seed of the random draws of the search (members keep their spec's seed, offset by their index).</summary>
-    [Id(5)] public long Seed { get; init; } = 1;
-    [Id(6)] public PbtSpec Pbt { get; init; } = new();
-    [Id(7)] public MedianStoppingSpec MedianStopping { get; init; } = new();
+    public long Seed { get; init; } = 1;
+    public PbtSpec Pbt { get; init; } = new();
+    public MedianStoppingSpec MedianStopping { get; init; } = new();
 }
 
 /// <summary>
 /// Grid and random sweeps: a member whose fitness at an evaluation is far behind the median of the others at the same
 /// step (below median − factor·|median|) is stopped, once past the grace steps.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("gan.MedianStoppingSpec")]
 public sealed record MedianStoppingSpec
 {
-    [Id(0)] public bool Enabled { get; init; }
-    [Id(1)] public long GraceSteps { get; init; } = 1000;
-    [Id(2)] public double Factor { get; init; } = 0.5;
+    public bool Enabled { get; init; }
+    public long GraceSteps { get; init; } = 1000;
+    public double Factor { get; init; } = 0.5;
     /// <summary>Members that must have reached the same step before one is judged.</summary>
-    [Id(3)] public int MinOthers { get; init; } = 2;
+    public int MinOthers { get; init; } = 2;
 }
 
 /// <summary>Population-based training (Jaderberg et al. 2017).</summary>
-[GenerateSerializer, Immutable, Alias("gan.PbtSpec")]
 public sealed record PbtSpec
 {
     /// <summary>Every this many steps a member is ranked in its population (a multiple of evaluation.every).</summary>
-    [Id(0)] public long Interval { get; init; } = 500;
+    public long Interval { get; init; } = 500;
     /// <summary>Members in the bottom quantile exploit one from the top quantile.</summary>
-    [Id(1)] public double Quantile { get; init; } = 0.25;
-    [Id(2)] public double[] PerturbFactors { get; init; } = [0.8, 1.2];
-    [Id(3)] public double ResampleProbability { get; init; } = 0.25;
+    public double Quantile { get; init; } = 0.25;
+    public double[] PerturbFactors { get; init; } = [0.8, 1.2];
+    public double ResampleProbability { get; init; } = 0.25;
 }
 
 /// <summary>Exactly one of its fields is set.</summary>
-[GenerateSerializer, Immutable, Alias("gan.SearchDimensionSpec")]
 public sealed record SearchDimensionSpec
 {
     /// <summary>Values as JSON text (numbers, strings, booleans).</summary>
-    [Id(0), System.Text.Json.Serialization.JsonConverter(typeof(RawJsonValuesConverter))] public string[]? Choice { get; init; }
-    [Id(1)] public double[]? Uniform { get; init; }
-    [Id(2)] public double[]? LogUniform { get; init; }
-    [Id(3)] public long[]? IntRange { get; init; }
+    [System.Text.Json.Serialization.JsonConverter(typeof(RawJsonValuesConverter))] public string[]? Choice { get; init; }
+    public double[]? Uniform { get; init; }
+    public double[]? LogUniform { get; init; }
+    public long[]? IntRange { get; init; }
 }
 
 /// <summary>Reads a JSON array of scalars as their JSON texts, so that a choice can hold numbers, strings and booleans.</summary>
@@ -97,132 +93,131 @@ public sealed class RawJsonValuesConverter : System.Text.Json.Serialization.Json
 }
 
 /// <summary>The remedies of the GAN literature, each switched on here and combinable.</summary>
-[GenerateSerializer, Immutable, Alias("gan.TechniquesSpec")]
 public sealed record TechniquesSpec
 {
     /// <summary>Minibatch discrimination (Salimans et al. 2016): D compares each sample with the rest of its batch.</summary>
-    [Id(0)] public MinibatchDiscriminationSpec MinibatchDiscrimination { get; init; } = new();
+    public MinibatchDiscriminationSpec MinibatchDiscrimination { get; init; } = new();
     /// <summary>Feature matching (Salimans et al. 2016): G matches the mean of D's last hidden features on real and fake.</summary>
-    [Id(1)] public bool FeatureMatching { get; init; }
+    public bool FeatureMatching { get; init; }
     /// <summary>Unrolled GAN (Metz et al. 2016): G is trained against D advanced this many steps; 0 is off.</summary>
-    [Id(2)] public int UnrolledSteps { get; init; }
+    public int UnrolledSteps { get; init; }
     /// <summary>Conditional GAN (Mirza &amp; Osindero 2014): G and D receive the class (the mode index for mixtures).</summary>
-    [Id(3)] public bool Conditional { get; init; }
+    public bool Conditional { get; init; }
 }
 
-[GenerateSerializer, Immutable, Alias("gan.MinibatchDiscriminationSpec")]
+
 public sealed record MinibatchDiscriminationSpec
 {
     /// <summary>Number of kernels B of the minibatch layer; 0 is off.</summary>
-    [Id(0)] public int Kernels { get; init; }
+    public int Kernels { get; init; }
     /// <summary>Dimension C of each kernel.</summary>
-    [Id(1)] public int KernelDim { get; init; } = 5;
+    public int KernelDim { get; init; } = 5;
 }
 
-[GenerateSerializer, Immutable, Alias("gan.DataSpec")]
+
 public sealed record DataSpec
 {
     /// <summary>ring | grid | gaussian1d (2-D and 1-D mixtures) | digits (the shipped 28×28 digits) | idx (IDX files).</summary>
-    [Id(0)] public string Kind { get; init; } = "ring";
+    public string Kind { get; init; } = "ring";
     /// <summary>Ring: number of Gaussians on the circle.</summary>
-    [Id(1)] public int Modes { get; init; } = 8;
-    [Id(2)] public double Radius { get; init; } = 1.0;
+    public int Modes { get; init; } = 8;
+    public double Radius { get; init; } = 1.0;
     /// <summary>Grid: Gaussians per side (size × size modes).</summary>
-    [Id(3)] public int Size { get; init; } = 5;
-    [Id(4)] public double Spacing { get; init; } = 2.0;
+    public int Size { get; init; } = 5;
+    public double Spacing { get; init; } = 2.0;
     /// <summary>Standard deviation of every mode.</summary>
-    [Id(5)] public double Std { get; init; } = 0.01;
+    public double Std { get; init; } = 0.01;
     /// <summary>gaussian1d: mean of the single Gaussian.</summary>
-    [Id(6)] public double Mean { get; init; } = 4.0;
+    public double Mean { get; init; } = 4.0;
     /// <summary>idx: path of the *-images-idx3-ubyte[.gz] file (28×28 grayscale).</summary>
-    [Id(7)] public string? Images { get; init; }
+    public string? Images { get; init; }
     /// <summary>idx: path of the *-labels-idx1-ubyte[.gz] file.</summary>
-    [Id(8)] public string? Labels { get; init; }
+    public string? Labels { get; init; }
 }
 
-[GenerateSerializer, Immutable, Alias("gan.ModelSpec")]
+
 public sealed record ModelSpec
 {
-    [Id(0)] public int NoiseDim { get; init; } = 2;
+    public int NoiseDim { get; init; } = 2;
     /// <summary>normal | uniform (Goodfellow et al.'s 1-D figure uses uniform noise).</summary>
-    [Id(1)] public string Noise { get; init; } = "normal";
-    [Id(2)] public NetworkSpec Generator { get; init; } = new();
-    [Id(3)] public NetworkSpec Discriminator { get; init; } = new();
+    public string Noise { get; init; } = "normal";
+    public NetworkSpec Generator { get; init; } = new();
+    public NetworkSpec Discriminator { get; init; } = new();
     /// <summary>mlp (mixtures) | dcgan (images, Radford et al. 2015) | lapgan (images: the residual coarse-to-fine
     /// generator of Denton et al. 2015, with the DCGAN discriminator).</summary>
-    [Id(4)] public string Architecture { get; init; } = "mlp";
+    public string Architecture { get; init; } = "mlp";
 }
 
-[GenerateSerializer, Immutable, Alias("gan.NetworkSpec")]
+
 public sealed record NetworkSpec
 {
-    [Id(0)] public int Width { get; init; } = 128;
+    public int Width { get; init; } = 128;
     /// <summary>Number of hidden layers.</summary>
-    [Id(1)] public int Depth { get; init; } = 2;
+    public int Depth { get; init; } = 2;
     /// <summary>relu | leaky_relu | tanh (MLPs).</summary>
-    [Id(2)] public string Activation { get; init; } = "relu";
+    public string Activation { get; init; } = "relu";
     /// <summary>Convolutional discriminators: batch | layer | none.</summary>
-    [Id(3)] public string Normalization { get; init; } = "batch";
+    public string Normalization { get; init; } = "batch";
 }
 
-[GenerateSerializer, Immutable, Alias("gan.LossSpec")]
+
 public sealed record LossSpec
 {
     /// <summary>For the standard loss: non_saturating | minimax.</summary>
-    [Id(0)] public string Generator { get; init; } = "non_saturating";
+    public string Generator { get; init; } = "non_saturating";
     /// <summary>Real samples are labelled 1 − realSmoothing (α).</summary>
-    [Id(1)] public double RealSmoothing { get; init; }
+    public double RealSmoothing { get; init; }
     /// <summary>Fake samples are labelled 0 + fakeSmoothing (β); 0 gives one-sided smoothing.</summary>
-    [Id(2)] public double FakeSmoothing { get; init; }
+    public double FakeSmoothing { get; init; }
     /// <summary>standard (Goodfellow et al.) | hinge | least_squares | wasserstein_gp.</summary>
-    [Id(3)] public string Kind { get; init; } = "standard";
+    public string Kind { get; init; } = "standard";
     /// <summary>λ of the WGAN-GP gradient penalty (Gulrajani et al. 2017).</summary>
-    [Id(4)] public double GradientPenalty { get; init; } = 10.0;
+    public double GradientPenalty { get; init; } = 10.0;
 }
 
-[GenerateSerializer, Immutable, Alias("gan.OptimizerSpec")]
+
 public sealed record OptimizerSpec
 {
     /// <summary>adam (the only optimizer for now).</summary>
-    [Id(0)] public string Kind { get; init; } = "adam";
-    [Id(1)] public double GeneratorLr { get; init; } = 1e-3;
-    [Id(2)] public double DiscriminatorLr { get; init; } = 1e-3;
-    [Id(3)] public double Beta1 { get; init; } = 0.5;
-    [Id(4)] public double Beta2 { get; init; } = 0.999;
+    public string Kind { get; init; } = "adam";
+    public double GeneratorLr { get; init; } = 1e-3;
+    public double DiscriminatorLr { get; init; } = 1e-3;
+    public double Beta1 { get; init; } = 0.5;
+    public double Beta2 { get; init; } = 0.999;
 }
 
-[GenerateSerializer, Immutable, Alias("gan.TrainingSpec")]
+
 public sealed record TrainingSpec
 {
-    [Id(0)] public long Steps { get; init; } = 2000;
-    [Id(1)] public int BatchSize { get; init; } = 512;
-    [Id(2)] public int DStepsPerGStep { get; init; } = 1;
+    public long Steps { get; init; } = 2000;
+    public int BatchSize { get; init; } = 512;
+    public int DStepsPerGStep { get; init; } = 1;
     /// <summary>How often (in G steps) a point is added to the loss and D(x) curves.</summary>
-    [Id(3)] public int LogEvery { get; init; } = 10;
+    public int LogEvery { get; init; } = 10;
     /// <summary>d_first (the classic order) | g_first (G steps against the current D, then D takes its steps).</summary>
-    [Id(4)] public string Order { get; init; } = "d_first";
+    public string Order { get; init; } = "d_first";
     /// <summary>A member whose D or G loss exceeds this in magnitude (or is NaN/∞) has diverged.</summary>
-    [Id(5)] public double MaxLoss { get; init; } = 1e6;
+    public double MaxLoss { get; init; } = 1e6;
     /// <summary>alternating (exact: per step G sends samples, D returns dLoss_G/dx) | exchange (G and D train in parallel
     /// against shadow copies of each other and swap weights every <see cref="ExchangeEvery"/> steps).</summary>
-    [Id(6)] public string Mode { get; init; } = "alternating";
+    public string Mode { get; init; } = "alternating";
     /// <summary>Exchange mode: steps between weight exchanges (1 = synchronous).</summary>
-    [Id(7)] public int ExchangeEvery { get; init; } = 1;
+    public int ExchangeEvery { get; init; } = 1;
 }
 
-[GenerateSerializer, Immutable, Alias("gan.EvaluationSpec")]
+
 public sealed record EvaluationSpec
 {
-    [Id(0)] public long Every { get; init; } = 500;
-    [Id(1)] public int Samples { get; init; } = 2500;
+    public long Every { get; init; } = 500;
+    public int Samples { get; init; } = 2500;
     /// <summary>A mode counts as covered when at least this many high-quality samples fall on it.</summary>
-    [Id(2)] public int MinSamplesPerMode { get; init; } = 20;
+    public int MinSamplesPerMode { get; init; } = 20;
 }
 
-[GenerateSerializer, Immutable, Alias("gan.CheckpointSpec")]
+
 public sealed record CheckpointSpec
 {
-    [Id(0)] public long Every { get; init; } = 500;
+    public long Every { get; init; } = 500;
     /// <summary>How many checkpoints to keep per member (the newest ones).</summary>
-    [Id(1)] public int Keep { get; init; } = 2;
+    public int Keep { get; init; } = 2;
 }

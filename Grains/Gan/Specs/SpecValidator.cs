@@ -1,18 +1,16 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using GanCluster.Contracts.Specs;
 
-namespace GanCluster.Grains.Specs;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>A spec that cannot be trained, with every problem found (each names its field and the allowed values).</summary>
-[GenerateSerializer, Alias("gan.SpecException")]
 public sealed class SpecException : ArgumentException
 {
     public SpecException(IReadOnlyList<string> problems) : base("invalid spec:\n  " + string.Join("\n  ", problems)) =>
         Problems = [.. problems];
 
     /// <summary>Each problem, naming its field (crosses grain boundaries with the exception).</summary>
-    [Id(0)] public string[] Problems { get; private set; }
+    public string[] Problems { get; private set; }
 }
 
 /// <summary>Range and consistency checks on a typed spec; the JSON-level checks live in <see cref="SpecLoader"/>.</summary>
@@ -164,7 +162,7 @@ public static partial class SpecValidator
                 p.Add($"evaluation.minSamplesPerMode: must not exceed evaluation.samples ({e.Samples}), got {e.MinSamplesPerMode}");
         }
 
-        if (spec.Search is { } search) Sweeps.SweepPlanner.ValidateSearch(search, p);
+        if (spec.Search is { } search) SweepPlanner.ValidateSearch(search, p);
         MessageLimits.Check(spec, p);
 
         var c = spec.Checkpoint;

@@ -1,6 +1,5 @@
-using GanCluster.Contracts.Specs;
 
-namespace GanCluster.Grains.Specs;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>
 /// A documented rough estimate of the device memory one member needs, from its spec alone (nothing is built, so a

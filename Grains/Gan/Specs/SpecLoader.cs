@@ -1,9 +1,8 @@
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using GanCluster.Contracts.Specs;
 
-namespace GanCluster.Grains.Specs;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>
 /// Reads a spec file, applies command-line overrides (<c>training.steps=2000</c>), and validates it all at once:
@@ -28,7 +27,7 @@ public static class SpecLoader
         catch (IOException e) { throw new SpecException([$"spec file '{path}' cannot be read: {e.Message}"]); }
         var spec = CheckDataFiles(Parse(text, overrides, path), Path.GetDirectoryName(Path.GetFullPath(path))!);
         // A sweep: every member's spec (the base plus a searched point) must be valid too, before anything starts.
-        if (spec.Search is not null) Sweeps.SweepPlanner.Plan(spec.Name, spec);
+        if (spec.Search is not null) SweepPlanner.Plan(spec.Name, spec);
         return spec;
     }
 

@@ -1,6 +1,5 @@
-using GanCluster.Contracts.Specs;
 
-namespace GanCluster.Grains.Specs;
+namespace GanCluster.Gan.Specs;
 
 public static partial class SpecValidator
 {

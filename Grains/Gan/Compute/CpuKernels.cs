@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Compute;
+namespace GanCluster.Gan.Compute;
 
 /// <summary>
 /// Which of libtorch's CPU kernels this process uses, settled once before its first network exists (every network,

@@ -1,10 +1,13 @@
 using GanCluster.Contracts.Members;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
 using GanCluster.Grains.Compute;
-using GanCluster.Grains.Gan.Data;
+using GanCluster.Grains.Workers;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Gan.Evaluation;
+namespace GanCluster.Grains.Evaluation;
 
 /// <summary>
 /// The silo's digit classifier, loaded (or trained once and cached under the data directory) on first use, and the
@@ -31,13 +34,13 @@ public sealed class ImageEvaluator(TorchCompute compute, string dataDirectory, I
 
     /// <param name="images">[N, 1, 28, 28] in [−1, 1] as floats.</param>
     /// <param name="labels">Conditional GANs: the class each image was generated for.</param>
-    public async Task<ImageMetrics> EvaluateAsync(Contracts.Tensors.TensorMessage images, long[]? labels, long step, double meanDReal, double meanDFake)
+    public async Task<ImageMetrics> EvaluateAsync(TensorMessage images, long[]? labels, long step, double meanDReal, double meanDFake)
     {
         var c = await ClassifierAsync();
         return await compute.RunAsync(() =>
         {
             using var scope = NewDisposeScope();
-            var batch = Workers.TensorMessages.ToTensor(images, CPU).reshape(-1, 1, DigitClassifier.ImageSide, DigitClassifier.ImageSide);
+            var batch = TensorMessages.ToTensor(images, CPU).reshape(-1, 1, DigitClassifier.ImageSide, DigitClassifier.ImageSide);
             var e = ImageScoring.Evaluate(c, batch);
             double? labelAccuracy = null;
             if (labels is not null)

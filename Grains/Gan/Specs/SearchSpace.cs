@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace GanCluster.Grains.Sweeps;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>One hyperparameter of a search: a spec path and the values it may take.</summary>
 public abstract record SearchDimension(string Path)

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace GanCluster.Grains.Compute;
+namespace GanCluster.Gan.Compute;
 
 /// <summary>
 /// Gives memory that glibc's malloc holds free back to the system (<c>malloc_trim(0)</c>). libtorch allocates and

@@ -1,7 +1,6 @@
 using System.Globalization;
-using GanCluster.Contracts.Specs;
 
-namespace GanCluster.Grains.Specs;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>
 /// How much one grain call may carry. Orleans refuses a message body over <c>MaxMessageBodySize</c> (100 MiB by

@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Specs;
 
-namespace GanCluster.Grains.Sweeps;
+namespace GanCluster.Gan.Specs;
 
 /// <summary>One member of a sweep as planned: its id, population, spec and the point of the search space it trains.</summary>
 public sealed record MemberPlan(string MemberId, int Population, GanSpec Spec, IReadOnlyDictionary<string, string> Hyperparameters);
