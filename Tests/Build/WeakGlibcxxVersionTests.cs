@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using GanCluster.Build;
 using Xunit;
 
@@ -16,8 +17,7 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
     /// <summary>Keep in step with libtorch-cpu-linux-x64's version in Directory.Packages.props.</summary>
     private const string LibTorchVersion = "2.10.0";
 
-    private const string LibStdCxx = ElfVersionNeeds.DefaultLibraryName;
-    private const string Version = ElfVersionNeeds.DefaultVersion;
+    private const string Version = ElfVersionNeeds.GlibcxxVersion;
 
     private readonly string _dir;
 
@@ -75,19 +75,28 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         return offsets;
     }
 
-    private static void Run(string file, params string[] arguments)
+    /// <summary>Runs a tool; returns its standard output and error together.</summary>
+    private static string Run(string file, params string[] arguments)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardError = true };
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
         using Process process = Process.Start(start)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
         string error = process.StandardError.ReadToEnd();
         process.WaitForExit();
         Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', arguments)} failed: {error}");
+        return output.Result + error;
     }
+
+    private static bool HasTool(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, name)));
+
+    private static long FlagsOffset(string path, out ushort versionIndex) =>
+        ElfVersionNeeds.FlagsOffset(path, File.ReadAllBytes(path), Version, out versionIndex);
 
     private void AssertNoTempFilesLeft()
     {
@@ -95,16 +104,16 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
     }
 
     [Fact]
-    public void TheCachedLibraryNeedsTheVersionStrongly_ForOneUnrelocatedSymbol()
+    public void TheCachedLibraryNeedsTheVersionStrongly()
     {
-        VersionNeed need = ElfVersionNeeds.Inspect(CachedLibTorchSharp(), LibStdCxx, Version);
+        string path = CachedLibTorchSharp();
+        long flags = FlagsOffset(path, out ushort versionIndex);
+        byte[] bytes = File.ReadAllBytes(path);
 
-        Assert.False(need.IsWeak);
-        Assert.Equal(0, need.Flags);
-        Assert.Equal(0x0297f842u, need.Hash);
-        Assert.Equal(ElfVersionNeeds.ElfHash(Version), need.Hash);
-        Assert.Equal(new[] { "_ZSt21ios_base_library_initv" }, need.Symbols);
-        Assert.Empty(need.RelocatedSymbols);
+        Assert.False(ElfVersionNeeds.IsWeak(path));
+        Assert.Equal(0, bytes[flags] | (bytes[flags + 1] << 8));
+        Assert.Equal(0x0297f842u, BitConverter.ToUInt32(bytes, (int)flags - 4)); // vna_hash, the ELF hash of the name
+        Assert.Equal(18, versionIndex); // as readelf -V shows it for 0.107.0
     }
 
     [Fact]
@@ -112,21 +121,17 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
     {
         string path = ScratchLibTorchSharp();
         byte[] before = File.ReadAllBytes(path);
-        VersionNeed need = ElfVersionNeeds.Inspect(path, LibStdCxx, Version);
+        long flags = FlagsOffset(path, out _);
 
-        Assert.Equal(PatchResult.Patched, ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        Assert.True(ElfVersionNeeds.MarkWeak(path));
 
         byte[] after = File.ReadAllBytes(path);
         List<int> changed = DifferingOffsets(before, after);
         Assert.NotEmpty(changed);
-        Assert.All(changed, offset => Assert.InRange((long)offset, need.FlagsOffset, need.FlagsOffset + 1));
-        int flagsAfter = after[need.FlagsOffset] | (after[need.FlagsOffset + 1] << 8);
-        Assert.Equal(need.Flags | ElfVersionNeeds.VerFlagWeak, flagsAfter);
-
-        VersionNeed patched = ElfVersionNeeds.Inspect(path, LibStdCxx, Version);
-        Assert.True(patched.IsWeak);
-        Assert.Equal(need.FlagsOffset, patched.FlagsOffset);
-        Assert.Equal(need.Hash, patched.Hash);
+        Assert.All(changed, offset => Assert.InRange((long)offset, flags, flags + 1));
+        Assert.Equal((before[flags] | (before[flags + 1] << 8)) | ElfVersionNeeds.VerFlagWeak, after[flags] | (after[flags + 1] << 8));
+        Assert.True(ElfVersionNeeds.IsWeak(path));
+        Assert.Equal(flags, FlagsOffset(path, out _));
         AssertNoTempFilesLeft();
     }
 
@@ -134,11 +139,11 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
     public void PatchingAgain_IsANoOp_AndLeavesTheFileByteIdentical()
     {
         string path = ScratchLibTorchSharp();
-        Assert.Equal(PatchResult.Patched, ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        Assert.True(ElfVersionNeeds.MarkWeak(path));
         byte[] once = File.ReadAllBytes(path);
         DateTime writtenOnce = File.GetLastWriteTimeUtc(path);
 
-        Assert.Equal(PatchResult.AlreadyWeak, ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        Assert.False(ElfVersionNeeds.MarkWeak(path));
 
         Assert.Equal(once, File.ReadAllBytes(path));
         Assert.Equal(writtenOnce, File.GetLastWriteTimeUtc(path));
@@ -158,7 +163,7 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         var written = new DateTime(2026, 5, 7, 10, 3, 28, DateTimeKind.Utc);
         File.SetLastWriteTimeUtc(path, written);
 
-        Assert.Equal(PatchResult.Patched, ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        Assert.True(ElfVersionNeeds.MarkWeak(path));
 
         Assert.Equal(
             UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead,
@@ -179,11 +184,11 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         Run("ln", original, linked);
         byte[] before = File.ReadAllBytes(original);
 
-        Assert.Equal(PatchResult.Patched, ElfVersionNeeds.MarkVersionWeak(linked, LibStdCxx, Version));
+        Assert.True(ElfVersionNeeds.MarkWeak(linked));
 
         Assert.Equal(before, File.ReadAllBytes(original));
-        Assert.False(ElfVersionNeeds.Inspect(original, LibStdCxx, Version).IsWeak);
-        Assert.True(ElfVersionNeeds.Inspect(linked, LibStdCxx, Version).IsWeak);
+        Assert.False(ElfVersionNeeds.IsWeak(original));
+        Assert.True(ElfVersionNeeds.IsWeak(linked));
     }
 
     [Fact]
@@ -199,11 +204,50 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         File.CreateSymbolicLink(link, target);
         byte[] before = File.ReadAllBytes(target);
 
-        Assert.Equal(PatchResult.Patched, ElfVersionNeeds.MarkVersionWeak(link, LibStdCxx, Version));
+        Assert.True(ElfVersionNeeds.MarkWeak(link));
 
         Assert.Null(new FileInfo(link).LinkTarget);
         Assert.Equal(before, File.ReadAllBytes(target));
-        Assert.True(ElfVersionNeeds.Inspect(link, LibStdCxx, Version).IsWeak);
+        Assert.True(ElfVersionNeeds.IsWeak(link));
+    }
+
+    [Fact]
+    public void ReadElf_ShowsTheNeedWeak_AfterPatching()
+    {
+        if (!OperatingSystem.IsLinux() || !HasTool("readelf"))
+        {
+            return;
+        }
+
+        string path = ScratchLibTorchSharp();
+        Assert.Matches(@"Name: GLIBCXX_3\.4\.32\s+Flags: none", Run("readelf", "-V", "-W", path));
+
+        Assert.True(ElfVersionNeeds.MarkWeak(path));
+
+        string after = Run("readelf", "-V", "-W", path);
+        Assert.Matches(@"Name: GLIBCXX_3\.4\.32\s+Flags: WEAK", after);
+        Assert.Matches(@"Name: GLIBCXX_3\.4\.30\s+Flags: none", after); // the other needs are left strong
+    }
+
+    [Fact]
+    public void Ldd_NoLongerReportsTheVersionMissing_AfterPatching()
+    {
+        // ldd runs the loader's version check: on a system without GLIBCXX_3.4.32 it reports a missing strong need as an
+        // error, a missing weak one as a note ("weak version ... not found").
+        if (!OperatingSystem.IsLinux() || !HasTool("ldd") || ElfVersionNeeds.SystemLibStdCxxHas(Version))
+        {
+            return;
+        }
+
+        string path = ScratchLibTorchSharp();
+        const string missing = "libstdc++.so.6: version `GLIBCXX_3.4.32' not found";
+        Assert.Contains(missing, Run("ldd", path));
+
+        Assert.True(ElfVersionNeeds.MarkWeak(path));
+
+        string after = Run("ldd", path);
+        Assert.DoesNotContain(missing, after);
+        Assert.Contains("libstdc++.so.6: weak version `GLIBCXX_3.4.32' not found", after);
     }
 
     [Fact]
@@ -212,12 +256,30 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         string path = Path.Combine(_dir, "notes.so");
         File.WriteAllText(path, "this is not a shared library\n");
 
-        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path));
 
         Assert.Contains(path, error.Message);
         Assert.Contains("not an ELF file", error.Message);
         Assert.Equal("this is not a shared library\n", File.ReadAllText(path));
         AssertNoTempFilesLeft();
+    }
+
+    [Fact]
+    public void A32BitOrBigEndianElfFile_IsRefused()
+    {
+        byte[] bytes = File.ReadAllBytes(CachedLibTorchSharp());
+        foreach ((int at, byte value) in new[] { (4, (byte)1), (5, (byte)2) }) // EI_CLASS ELFCLASS32, EI_DATA ELFDATA2MSB
+        {
+            byte[] changed = (byte[])bytes.Clone();
+            changed[at] = value;
+            string path = Path.Combine(_dir, $"odd{at}.so");
+            File.WriteAllBytes(path, changed);
+
+            var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path));
+
+            Assert.Contains("not ELF64 little-endian", error.Message);
+            Assert.Equal(changed, File.ReadAllBytes(path));
+        }
     }
 
     [Theory]
@@ -229,12 +291,27 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         byte[] head = File.ReadAllBytes(CachedLibTorchSharp())[..length];
         File.WriteAllBytes(path, head);
 
-        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path));
 
         Assert.Contains(path, error.Message);
         Assert.Contains("truncated", error.Message);
         Assert.Equal(head, File.ReadAllBytes(path));
         AssertNoTempFilesLeft();
+    }
+
+    [Fact]
+    public void ACorruptStringOffset_IsRefused()
+    {
+        string path = ScratchLibTorchSharp();
+        long flags = FlagsOffset(path, out _);
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[flags + 4 + 3] = 0x7f; // vna_name (4 bytes after vna_flags) now points far outside .dynstr
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path));
+
+        Assert.Contains("outside its string table", error.Message);
+        Assert.Equal(bytes, File.ReadAllBytes(path));
     }
 
     [Fact]
@@ -244,77 +321,49 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
         string path = CopyToScratch(CachedPackageFile("libtorch-cpu-linux-x64", LibTorchVersion, "libc10.so"), "libc10.so");
         byte[] before = File.ReadAllBytes(path);
 
-        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path));
 
         Assert.Contains(path, error.Message);
-        Assert.Contains("does not need GLIBCXX_3.4.32 of libstdc++.so.6", error.Message);
+        Assert.Contains("does not need GLIBCXX_3.4.32", error.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
         AssertNoTempFilesLeft();
     }
 
     [Fact]
-    public void AnUnknownVersionOrLibrary_IsRefused()
+    public void AnUnknownVersion_IsRefused()
     {
         string path = ScratchLibTorchSharp();
 
-        var noVersion = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, "GLIBCXX_3.4.99"));
-        Assert.Contains("does not need GLIBCXX_3.4.99 of libstdc++.so.6", noVersion.Message);
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path, "GLIBCXX_3.4.99"));
 
-        var noLibrary = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, "libfoo.so.1", Version));
-        Assert.Contains("needs no versions of libfoo.so.1", noLibrary.Message);
-        Assert.Contains("libc.so.6", noLibrary.Message);
+        Assert.Contains("does not need GLIBCXX_3.4.99", error.Message);
     }
 
     [Fact]
     public void AVersionWithRelocatedSymbols_IsRefusedAsUnsafe()
     {
-        // CXXABI_1.3 carries __cxa_* functions that the library calls through its PLT: weakening it would only
-        // trade a load-time error for a crash at the first call.
+        // CXXABI_1.3 carries the __cxxabiv1 type-info vtables and __cxa_* functions that relocations reference:
+        // weakening it would only trade a load-time error for a failure at the first use.
         string path = ScratchLibTorchSharp();
         byte[] before = File.ReadAllBytes(path);
-        Assert.NotEmpty(ElfVersionNeeds.Inspect(path, LibStdCxx, "CXXABI_1.3").RelocatedSymbols);
 
-        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, "CXXABI_1.3"));
+        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkWeak(path, "CXXABI_1.3"));
 
         Assert.Contains("unsafe", error.Message);
+        Assert.Contains("a relocation references _ZTVN10__cxxabiv120__si_class_type_infoE", error.Message); // readelf -r's first
         Assert.Equal(before, File.ReadAllBytes(path));
-    }
-
-    [Fact]
-    public void AWrongVnaHash_IsRefused()
-    {
-        string path = ScratchLibTorchSharp();
-        VersionNeed need = ElfVersionNeeds.Inspect(path, LibStdCxx, Version);
-        byte[] bytes = File.ReadAllBytes(path);
-        bytes[need.FlagsOffset - 4] ^= 0x01; // vna_hash is the 4 bytes before vna_flags
-        File.WriteAllBytes(path, bytes);
-
-        var error = Assert.Throws<InvalidDataException>(() => ElfVersionNeeds.MarkVersionWeak(path, LibStdCxx, Version));
-
-        Assert.Contains("vna_hash", error.Message);
-        Assert.Equal(bytes, File.ReadAllBytes(path));
-    }
-
-    [Theory]
-    [InlineData("", 0x00000000u)]
-    [InlineData("main", 0x000737feu)]
-    [InlineData("printf", 0x077905a6u)]
-    [InlineData("GLIBCXX_3.4.32", 0x0297f842u)]
-    public void ElfHash_MatchesTheSystemVHash(string name, uint expected)
-    {
-        Assert.Equal(expected, ElfVersionNeeds.ElfHash(name));
+        AssertNoTempFilesLeft();
     }
 
     [Fact]
     public void VersionStrings_MatchOnlyWhole()
     {
-        string path = Path.Combine(_dir, "strings.bin");
-        File.WriteAllBytes(path, "xx\0GLIBCXX_3.4.30\0yy"u8.ToArray());
+        byte[] bytes = "xx\0GLIBCXX_3.4.30\0yy"u8.ToArray();
 
-        Assert.True(ElfVersionNeeds.FileContainsVersionString(path, "GLIBCXX_3.4.30"));
-        Assert.False(ElfVersionNeeds.FileContainsVersionString(path, "GLIBCXX_3.4.3"));
-        Assert.False(ElfVersionNeeds.FileContainsVersionString(path, "GLIBCXX_3.4.300"));
-        Assert.False(ElfVersionNeeds.FileContainsVersionString(path, "LIBCXX_3.4.30"));
+        Assert.True(ElfVersionNeeds.HasWholeString(bytes, "GLIBCXX_3.4.30"));
+        Assert.False(ElfVersionNeeds.HasWholeString(bytes, "GLIBCXX_3.4.3"));
+        Assert.False(ElfVersionNeeds.HasWholeString(bytes, "GLIBCXX_3.4.300"));
+        Assert.False(ElfVersionNeeds.HasWholeString(bytes, "LIBCXX_3.4.30"));
     }
 
     [Fact]
@@ -325,13 +374,12 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
             return;
         }
 
-        Assert.NotNull(ElfVersionNeeds.FindSystemLibStdCxx());
         Assert.True(ElfVersionNeeds.SystemLibStdCxxHas("GLIBCXX_3.4"));
         Assert.False(ElfVersionNeeds.SystemLibStdCxxHas("GLIBCXX_99.0"));
     }
 
     [Fact]
-    public void TheBuild_WeakenedThisTestProjectsOwnCopy_WhereTheSystemLacksTheVersion()
+    public void TheBuild_WeakenedThisTestProjectsOwnCopy_WhereTheSystemLacksTheVersion_AndItLoads()
     {
         // build/LibTorchSharp.targets patches the output folder of CarriesLibTorch projects, this one included.
         if (!OperatingSystem.IsLinux() || ElfVersionNeeds.SystemLibStdCxxHas(Version))
@@ -341,6 +389,8 @@ public sealed class WeakGlibcxxVersionTests : IDisposable
 
         string outputCopy = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
         Assert.True(File.Exists(outputCopy), $"{outputCopy} is missing: is CarriesLibTorch set with RuntimeIdentifier linux-x64?");
-        Assert.True(ElfVersionNeeds.Inspect(outputCopy, LibStdCxx, Version).IsWeak);
+        Assert.True(ElfVersionNeeds.IsWeak(outputCopy));
+        Assert.True(NativeLibrary.TryLoad(outputCopy, out IntPtr handle), $"{outputCopy} does not load");
+        Assert.NotEqual(IntPtr.Zero, handle);
     }
 }
