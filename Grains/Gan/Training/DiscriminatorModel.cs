@@ -305,7 +305,12 @@ public sealed partial class DiscriminatorModel : IDisposable
         var shape = new long[real.dim()];
         shape[0] = real.shape[0];
         for (int d = 1; d < shape.Length; d++) shape[d] = 1;
-        var epsilon = rand(shape, device: device, generator: dataRng);
+        return GradientPenalty(real, fake, labels, rand(shape, device: device, generator: dataRng));
+    }
+
+    /// <summary><see cref="GradientPenalty(Tensor, Tensor, Tensor?)"/> at given mixing weights [B, 1, …] (tests: fixed ε).</summary>
+    internal Tensor GradientPenalty(Tensor real, Tensor fake, Tensor? labels, Tensor epsilon)
+    {
         var mixed = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(true);
         var scores = network.Discriminate(mixed, labels).Logits;
         // retain_graph: the penalty is differentiated again with D's loss, through this graph (TorchSharp defaults it to false).
