@@ -1,9 +1,9 @@
 using System.Text.Json;
-using GanCluster.Contracts.Specs;
-using GanCluster.Grains.Gan.Data;
-using GanCluster.Grains.Gan.Losses;
-using GanCluster.Grains.Gan.Networks;
-using GanCluster.Grains.Gan.Training;
+using GanCluster.Gan.Specs;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Losses;
+using GanCluster.Gan.Networks;
+using GanCluster.Gan.Training;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
