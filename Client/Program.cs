@@ -1,3 +1,4 @@
+using GanCluster.Gan.Data;
 using GanCluster.Client.Cli;
 using GanCluster.Client.Hosting;
 using GanCluster.Gan.Specs;
@@ -10,9 +11,10 @@ public static class Program
         GanCluster client — train GANs on an Orleans cluster.
 
         usage:
-          gancluster run SPEC [--out DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID]
+          gancluster run SPEC [--out DIR] [--data DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID]
               Trains the spec. Without --cluster, hosts a silo in this process (no external service).
               --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>)
+              --data DIR      the embedded silo's data directory: checkpoints, grain state, the digit classifier (default data)
               --set P=V       overrides a spec field, e.g. --set training.steps=2000 (validated like the file)
               --cluster H:P   gateway of a running cluster instead of the embedded silo; --cluster redis://H:P finds
                               every gateway of a multi-machine cluster in its Redis (and fails over between them)
@@ -28,10 +30,7 @@ public static class Program
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
               Steps per second of the plain single-process TorchSharp loop and of one member through the
               embedded silo's grains, side by side.
-          gancluster bench --suite all|gan,pytorch,roofline,members,transfer,memory [--quick] [--rounds N] [--steps N] [--out DIR]
-              The performance suite (BENCHMARKS.md): the plain loop against the cluster on one silo and on two
-              silo processes, PyTorch, the matmul roofline, many members, state transfer and memory. Run it from
-              the repository after `dotnet build GanCluster.sln -c Release`; --quick finishes in a few minutes.
+              The whole performance suite is its own program: dotnet run --project benchmarks -c Release -- --suite all
           gancluster experiment mode-collapse [--seeds N] [--out DIR] [--ring-steps N] [--grid-steps N] [--concurrency N] [--only NAMES]
               Trains the ring of 8 and the grid of 25 under each technique through the cluster and writes a
               PacGAN-style table (results.md) and sample panels (ring8-panel.png, grid25-panel.png).
@@ -94,17 +93,8 @@ public static class Program
     {
         line.AllowOnly("--set");
         if (line.Arguments.Count != 1) throw new UsageException("validate needs exactly one SPEC file");
-        var spec = SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+        var spec = SpecFile.Load(line.Arguments[0], line.All("--set"));
         Console.WriteLine(SpecLoader.ToJson(spec));
         return ExitCodes.Ok;
     }
-}
-
-public static class ExitCodes
-{
-    public const int Ok = 0;
-    public const int BadInput = 2;
-    public const int Unreachable = 3;
-    public const int TrainingFailed = 4;
-    public const int Interrupted = 130;
 }

@@ -1,4 +1,3 @@
-using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Telemetry;
 using GanCluster.Silo.Hosting;
 using OpenTelemetry.Metrics;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using GanCluster.Gan.Data;
 using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
 using GanCluster.Gan.Training;
@@ -18,14 +19,13 @@ public static class BenchCommand
 {
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        if (line.Option("--suite") is not null) return await Bench.BenchSuite.ExecuteAsync(line);
         line.AllowOnly("--set", "--steps", "--warmup", "--repeats");
         if (line.Arguments.Count != 1) throw new UsageException("bench needs exactly one SPEC file");
         long steps = ParseLong(line.Option("--steps") ?? "2000", "--steps");
         long warmup = ParseLong(line.Option("--warmup") ?? "200", "--warmup");
         int repeats = (int)ParseLong(line.Option("--repeats") ?? "3", "--repeats");
         // No evaluation or checkpoint inside the timed window: this measures the schedule itself.
-        var spec = SpecLoader.LoadFile(line.Arguments[0], [.. line.All("--set"), $"training.steps={steps + warmup}",
+        var spec = SpecFile.Load(line.Arguments[0], [.. line.All("--set"), $"training.steps={steps + warmup}",
             $"evaluation.every={steps + warmup}", $"checkpoint.every={steps + warmup}", "evaluation.samples=100", "evaluation.minSamplesPerMode=1"]);
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(c, $"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}"));

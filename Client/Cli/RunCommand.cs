@@ -1,4 +1,5 @@
 using System.Globalization;
+using GanCluster.Gan.Data;
 using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
@@ -18,7 +19,7 @@ public static class RunCommand
         line.AllowOnly("--out", "--set", "--cluster", "--member", "--data");
         if (line.Arguments.Count != 1) throw new UsageException("run needs exactly one SPEC file");
         // Validation first: a bad spec never activates a grain or starts a silo.
-        var spec = SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+        var spec = SpecFile.Load(line.Arguments[0], line.All("--set"));
         string stamp = DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         string memberId = line.Option("--member") ?? $"{spec.Name}-{stamp}";
         Grains.Storage.FileCheckpointStore.SafeName(memberId);

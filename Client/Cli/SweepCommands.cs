@@ -1,4 +1,5 @@
 using System.Globalization;
+using GanCluster.Gan.Data;
 using GanCluster.Client.Hosting;
 using GanCluster.Client.Reports;
 using GanCluster.Contracts.Members;
@@ -84,7 +85,7 @@ public static class SweepCommands
             {
                 line.AllowOnly("--cluster", "--set", "--sweep");
                 if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
-                var spec = Gan.Specs.SpecLoader.LoadFile(line.Arguments[0], line.All("--set"));
+                var spec = Gan.Data.SpecFile.Load(line.Arguments[0], line.All("--set"));
                 if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
                 string id = line.Option("--sweep") ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
                 Grains.Storage.FileCheckpointStore.SafeName(id);

@@ -69,7 +69,7 @@ public static class ModeCollapseExperiment
             foreach (var t in techniques)
                 for (int s = 1; s <= seeds; s++)
                 {
-                    var spec = SpecLoader.LoadFile(d.SpecFile, [.. t.Overrides, $"seed={s}", $"training.steps={d.Steps}", $"training.batchSize={batch}",
+                    var spec = SpecFile.Load(d.SpecFile, [.. t.Overrides, $"seed={s}", $"training.steps={d.Steps}", $"training.batchSize={batch}",
                         $"evaluation.every={d.Steps}", $"checkpoint.every={d.Steps}", "evaluation.samples=2500"]);
                     string id = $"mc-{stamp}-{spec.Name}-{Array.IndexOf(Techniques, t)}-s{s}";
                     jobs.Add((d, t, s, spec, id));
@@ -78,7 +78,7 @@ public static class ModeCollapseExperiment
         if (runImages)
             foreach (var (name, file) in new[] { ("DCGAN", "digits-dcgan.json"), ("conditional DCGAN", "digits-cdcgan.json") })
             {
-                var spec = SpecLoader.LoadFile(Path.Combine(examples, file), [$"training.steps={imageSteps}", $"evaluation.every={imageSteps}",
+                var spec = SpecFile.Load(Path.Combine(examples, file), [$"training.steps={imageSteps}", $"evaluation.every={imageSteps}",
                     $"checkpoint.every={imageSteps}", "evaluation.samples=2000"]);
                 imageJobs.Add((name, spec, $"mc-{stamp}-{spec.Name}"));
             }
@@ -190,7 +190,7 @@ public static class ModeCollapseExperiment
         sb.AppendLine();
         foreach (var d in dataSets)
         {
-            var spec = SpecLoader.LoadFile(d.SpecFile);
+            var spec = SpecFile.Load(d.SpecFile);
             sb.AppendLine(string.Create(c, $"## {d.Name} ({d.Steps} steps, batch {batch}, G and D {spec.Model.Generator.Width}×{spec.Model.Generator.Depth} MLPs, Adam lr {spec.Optimizer.GeneratorLr} β₁ {spec.Optimizer.Beta1})"));
             sb.AppendLine();
             sb.AppendLine("| technique | modes (max " + MixtureDataset.FromSpec(spec.Data).ModeCount + ") | high quality % | reverse KL | completed |");

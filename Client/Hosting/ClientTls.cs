@@ -1,5 +1,5 @@
-using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Client.Hosting;
 

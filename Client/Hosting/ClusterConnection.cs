@@ -1,11 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
-using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Serilog;
+using GanCluster.Grains;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Client.Hosting;
 
@@ -64,7 +65,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         bool viaRedis = gateway.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
         var endpoint = viaRedis ? null : ParseEndpoint(gateway);
-        var redis = viaRedis ? GanClusterOptions.ParseRedis(gateway) : null;
+        var redis = viaRedis ? RedisHosting.ParseRedis(gateway) : null;
         var cluster = configuration is null ? new GanClusterOptions() : GanClusterOptions.From(configuration);
         var options = configuration?.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
         var builder = Host.CreateApplicationBuilder();
@@ -96,7 +97,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                                    or StackExchange.Redis.RedisException or TimeoutException)
         {
             host.Dispose();
-            string where = redis is null ? $"a GanCluster gateway at {gateway}" : $"a GanCluster cluster through Redis at {GanClusterOptions.DescribeRedis(redis)}";
+            string where = redis is null ? $"a GanCluster gateway at {gateway}" : $"a GanCluster cluster through Redis at {RedisHosting.DescribeRedis(redis)}";
             throw new ClusterUnreachableException($"cannot reach {where} within {timeout.TotalSeconds:0} s: {e.Message}", e);
         }
         return new ClusterConnection(host, $"cluster at {gateway}");

@@ -15,8 +15,8 @@ public static class FitnessPlot
         for (int i = 0; i < members.Count; i++)
         {
             var m = members[i];
-            var points = m.Evaluations.Select(e => (e.Step, Fitness: (double)e.ModesCovered / e.ModesTotal * e.HighQualityFraction))
-                .Concat(m.ImageEvaluations.Select(e => (e.Step, Fitness: -e.FrechetDistance)))
+            var points = m.Evaluations.Select(e => (e.Step, Fitness: Fitness.Of(e)))
+                .Concat(m.ImageEvaluations.Select(e => (e.Step, Fitness: Fitness.Of(e) ?? double.NaN)))
                 .OrderBy(p => p.Step).ToArray();
             if (points.Length == 0) continue;
             var line = plot.Add.Scatter(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Fitness).ToArray(), palette.GetColor(i));

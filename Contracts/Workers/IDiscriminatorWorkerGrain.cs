@@ -9,10 +9,10 @@ public interface IDiscriminatorWorkerGrain : IGrainWithStringKey
     [Alias("Prepare"), ResponseTimeout("00:02:00")] ValueTask<long> PrepareAsync(WorkerSetup setup);
     /// <summary>
     /// Alternating mode: runs up to <see cref="AlternatingRun.Count"/> schedule steps from <see cref="AlternatingRun.Step"/>
-    /// with the member's generator worker, which it calls directly. Each step: G samples; D takes its k steps (real
+    /// with the member's generator worker, which it calls directly (one grain call per step). Each step: G samples; D takes its k steps (real
     /// batches from its data, fake batches from G's) and computes dLoss_G/dx for G's kept batch under the updated D (or
     /// the current one, order g_first; or an unrolled copy); G applies it and samples the next step's batch in the same
-    /// call. One message hop per step instead of two through the coordinator. Stops early once
+    /// call. One message hop per step instead of two through the coordinator; none of it blocks a thread. Stops early once
     /// <see cref="AlternatingRun.Budget"/> has passed (so the coordinator serves pause and cancel promptly) and at a
     /// diverged step, which G does not apply. Where the run stops never changes the trajectory.
     /// </summary>

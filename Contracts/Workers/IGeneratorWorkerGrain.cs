@@ -18,14 +18,6 @@ public interface IGeneratorWorkerGrain : IGrainWithStringKey
     /// sampling again or checkpointing rewinds G's noise stream to before it, so the trajectory never changes.
     /// </summary>
     [Alias("ApplyGradientAndSample")] ValueTask<GeneratorStepAndBatch> ApplyGradientAndSampleAsync(long step, TensorMessage gradient, int discriminatorSteps);
-    /// <summary>
-    /// Alternating mode: G's part in one run of steps driven by the member's discriminator worker, at <paramref name="step"/>.
-    /// On the discriminator's silo, G lends it its network (the discriminator opened the loan <see cref="RunInvitation.Id"/>
-    /// there) and both step on one thread. On another silo, G connects to the discriminator's link address and answers
-    /// its requests, one per step. Either way the call returns when the run ends, so no other call reaches G meanwhile.
-    /// <see cref="RunPartner.Messages"/>, at once, when neither is possible: the discriminator then calls G per step.
-    /// </summary>
-    [Alias("JoinRun"), ResponseTimeout("00:05:00")] ValueTask<RunPartner> JoinRunAsync(long step, RunInvitation invitation);
     /// <summary>Evaluation samples from a separate RNG, so that evaluating never changes training.</summary>
     [Alias("SampleForEvaluation"), ResponseTimeout("00:02:00")] ValueTask<EvaluationBatch> SampleForEvaluationAsync(int count);
     /// <summary>Exchange mode: <paramref name="count"/> G steps against the shadow D, from <paramref name="step"/>.</summary>

@@ -36,28 +36,6 @@ public sealed record EvaluationBatch(
     [property: Id(0)] TensorMessage Samples,
     [property: Id(1)] TensorMessage? Labels);
 
-/// <summary>
-/// Alternating mode: the discriminator's invitation to its generator for one run: the id of the loan it opened on its
-/// silo, under which it also expects a link, and where to link to (null when its silo offers no links).
-/// </summary>
-[GenerateSerializer, Immutable, Alias("gan.RunInvitation")]
-public sealed record RunInvitation(
-    [property: Id(0)] Guid Id,
-    [property: Id(1)] string? LinkHost,
-    [property: Id(2)] int LinkPort);
-
-/// <summary>How the generator took part in a run.</summary>
-[GenerateSerializer, Alias("gan.RunPartner")]
-public enum RunPartner
-{
-    /// <summary>It lent its network to the discriminator on the same silo.</summary>
-    Lent = 0,
-    /// <summary>It answered the discriminator's requests over a direct link.</summary>
-    Linked = 1,
-    /// <summary>Neither: the discriminator calls it once per step.</summary>
-    Messages = 2,
-}
-
 /// <summary>Alternating mode: the schedule steps the coordinator asks the discriminator worker to run with G.</summary>
 /// <param name="Step">The step both workers stand at.</param>
 /// <param name="Count">At most this many steps (the next evaluation, checkpoint or PBT report is a boundary).</param>

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
 using GanCluster.Grains.Evaluation;
+using GanCluster.Grains.Placement;
 
 namespace GanCluster.Grains.Members;
 
@@ -27,7 +28,7 @@ public sealed class CoordinatorGrain(
     GanMetrics metrics,
     ImageEvaluator images,
     LocalMembers members,
-    Microsoft.Extensions.Options.IOptions<Hosting.GanClusterOptions> cluster,
+    Microsoft.Extensions.Options.IOptions<GanClusterOptions> cluster,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(250);
@@ -114,15 +115,20 @@ public sealed class CoordinatorGrain(
         await Task.WhenAny(loop, Task.Delay(Timeout.Infinite, cancellationToken));
     }
 
-    public ValueTask<MemberStatus> StartAsync(GanSpec spec) => StartCoreAsync(spec, null, 0);
+    /// <summary>A member submitted on its own: the spec enters the cluster here and is validated once, here.</summary>
+    public ValueTask<MemberStatus> StartAsync(GanSpec spec)
+    {
+        SpecValidator.ThrowIfInvalid(spec);
+        if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
+        return StartCoreAsync(spec, null, 0);
+    }
 
+    /// <summary>A sweep's member: its spec was validated when the sweep was planned (SweepGrain.SubmitAsync).</summary>
     public ValueTask<MemberStatus> StartInSweepAsync(GanSpec spec, string sweepId, long pbtInterval) => StartCoreAsync(spec, sweepId, pbtInterval);
 
     private async ValueTask<MemberStatus> StartCoreAsync(GanSpec spec, string? sweepId, long pbtInterval)
     {
-        SpecValidator.ThrowIfInvalid(spec);
-        if (spec.Search is not null) throw new ArgumentException("a member trains one spec: submit a spec with a search section to a sweep");
-        ServiceProvider.GetRequiredService<Hosting.ClusterDevices>().ThrowIfTooLarge(spec);
+        ServiceProvider.GetRequiredService<ClusterDevices>().ThrowIfTooLarge(spec);
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
@@ -137,7 +143,7 @@ public sealed class CoordinatorGrain(
             return Status();
         }
         FileCheckpointStore.SafeName(MemberId);
-        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
+        if (ServiceProvider.GetService<IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         state.State = new CoordinatorState
         {
             MemberId = MemberId,
@@ -311,7 +317,7 @@ public sealed class CoordinatorGrain(
                         await CheckpointAsync();
                         stepFailures = 0;
                     }
-                    exploited = pbtReport && await ExploitIfToldAsync(Sweeps.SweepGrain.Fitness(Status()));
+                    exploited = pbtReport && await ExploitIfToldAsync(Fitness.Of(Status()));
                 }
                 catch (WorkerNotReadyException e)
                 {

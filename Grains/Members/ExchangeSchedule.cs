@@ -3,16 +3,6 @@ using GanCluster.Contracts.Workers;
 
 namespace GanCluster.Grains.Members;
 
-/// <summary>What one schedule step yielded, in either mode: the coordinator's curves and divergence checks read it.</summary>
-internal readonly record struct StepStatistics(double DLoss, double GLoss, double MeanDReal, double MeanDFake, double GradNormG, double GradNormD)
-{
-    /// <summary>Why this step counts as diverged (a NaN, infinite or exploding loss), or null.</summary>
-    public string? Divergence(double maxLoss) =>
-        !double.IsFinite(DLoss) || !double.IsFinite(GLoss) || Math.Abs(DLoss) > maxLoss || Math.Abs(GLoss) > maxLoss
-            ? $"exploding or non-finite loss (D loss {DLoss:G4}, G loss {GLoss:G4}, limit {maxLoss:G4})"
-            : null;
-}
-
 /// <summary>
 /// The parameter-exchange schedule (training.mode exchange): in each round both workers take the same number of
 /// steps at the same time, each against its shadow copy of the other network, and when the round ends on a multiple

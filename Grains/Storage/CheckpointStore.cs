@@ -151,7 +151,7 @@ public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
     }
 }
 
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <summary>Write to a temporary file, flush to disk, then rename over the target: readers never see a torn file.</summary>
     public static async Task WriteAsync(string path, byte[] bytes)

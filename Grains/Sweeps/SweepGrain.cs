@@ -6,6 +6,7 @@ using GanCluster.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
+using GanCluster.Grains.Placement;
 
 namespace GanCluster.Grains.Sweeps;
 
@@ -118,10 +119,10 @@ public sealed class SweepGrain(
                 throw new InvalidOperationException($"sweep {SweepId} already exists with a different spec; choose another sweep id");
             return Status();
         }
-        if (ServiceProvider.GetService<Hosting.IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
+        if (ServiceProvider.GetService<IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
         FileCheckpointStore.SafeName(SweepId);
         var plans = SweepPlanner.Plan(SweepId, spec);
-        var devices = ServiceProvider.GetRequiredService<Hosting.ClusterDevices>();
+        var devices = ServiceProvider.GetRequiredService<ClusterDevices>();
         if (plans.Select(p => devices.TooLarge(p.Spec, p.Hyperparameters.Count == 0 ? null : string.Join(", ", p.Hyperparameters.Select(h => $"{h.Key}={h.Value}")))).OfType<string>().ToList() is { Count: > 0 } tooLarge)
             throw new SpecException(tooLarge);
         state.State = new SweepGrainState
@@ -298,7 +299,7 @@ public sealed class SweepGrain(
     {
         var rule = state.State.Spec!.Search!.MedianStopping;
         long evaluated = status.Evaluation?.Step ?? status.ImageEvaluation?.Step ?? -1;
-        if (evaluated < 0 || Fitness(status) is not double fitness || member.FitnessByStep.ContainsKey(evaluated)) return false;
+        if (evaluated < 0 || Contracts.Members.Fitness.Of(status) is not double fitness || member.FitnessByStep.ContainsKey(evaluated)) return false;
         member.FitnessByStep[evaluated] = fitness;
         if (!rule.Enabled || status.State.IsFinished()) return false;
         var others = state.State.Members.Where(m => m != member && m.FitnessByStep.ContainsKey(evaluated)).Select(m => m.FitnessByStep[evaluated]).ToList();
@@ -320,15 +321,9 @@ public sealed class SweepGrain(
         if (member.State.IsFinished() && !status.State.IsFinished()) return member;
         member.State = status.State;
         member.Step = status.Step;
-        member.Fitness = Fitness(status) ?? member.Fitness;
+        member.Fitness = Contracts.Members.Fitness.Of(status) ?? member.Fitness;
         return member;
     }
-
-    /// <summary>Mixtures: fraction of modes covered × high-quality fraction; images: −Fréchet distance.</summary>
-    public static double? Fitness(MemberStatus status) =>
-        status.Evaluation is { } e ? (double)e.ModesCovered / e.ModesTotal * e.HighQualityFraction
-        : status.ImageEvaluation is { } i && double.IsFinite(i.FrechetDistance) ? -i.FrechetDistance
-        : null;
 
     /// <summary>Starts pending members while there is room under the concurrency limit.</summary>
     private async Task PumpAsync()
@@ -416,7 +411,7 @@ public sealed class SweepGrain(
             Strategy = s.Spec?.Search?.Strategy ?? "",
             Concurrency = s.Spec?.Search?.Concurrency ?? 0,
             MostRunning = s.MostRunning,
-            Fitness = s.Spec is null ? "" : SpecValidator.IsImageData(s.Spec.Data.Kind) ? "−Fréchet distance" : "modes covered fraction × high-quality fraction",
+            Fitness = s.Spec is null ? "" : Contracts.Members.Fitness.Describe(SpecValidator.IsImageData(s.Spec.Data.Kind)),
             Lineage = s.Lineage.ToArray(),
             Members = s.Members.Select(m => new SweepMember(m.MemberId, m.Population, m.State, m.Step, m.Spec.Training.Steps, m.Fitness,
                 SearchSpace.Describe(m.Hyperparameters), m.Started)).ToArray(),

@@ -28,16 +28,4 @@ public static partial class ClusterLog
 
     [LoggerMessage(308, LogLevel.Warning, "Member {MemberId}: another activation of this member took over at step {Step} ({Reason}); this one stops")]
     public static partial void MemberSuperseded(ILogger logger, string memberId, long step, string reason);
-
-    [LoggerMessage(309, LogLevel.Information, "Worker links: listening on {Address}:{Port} for generators on other silos")]
-    public static partial void LinksListening(ILogger logger, string address, int port);
-
-    [LoggerMessage(310, LogLevel.Warning, "Worker links: dropped a connection from {Peer}: {Reason}")]
-    public static partial void LinkRefused(ILogger logger, string peer, string reason);
-
-    [LoggerMessage(312, LogLevel.Warning, "Worker links: cannot listen on {Endpoint} ({Reason}); generators on other silos take one grain call per step from this silo's discriminators (set a free Gan:Links:Port)")]
-    public static partial void LinksUnavailable(ILogger logger, string endpoint, string reason);
-
-    [LoggerMessage(311, LogLevel.Warning, "Member {MemberId}: the generator could not link to the discriminator at {Host}:{Port} ({Reason}); its steps go as grain calls for {RetryAfter} (open Gan:Links:Port between the silos)")]
-    public static partial void LinkFailed(ILogger logger, string memberId, string host, int port, string reason, TimeSpan retryAfter);
 }

@@ -49,9 +49,10 @@ public sealed class GanMetrics : IDisposable
     private readonly Histogram<long> checkpointSize;
     private readonly string device;
 
-    public GanMetrics(IMeterFactory meterFactory, IOptions<Compute.ComputeOptions>? compute = null)
+    /// <param name="device">This silo's default compute device (Gan:Compute:Device), the label of the device memory gauge.</param>
+    public GanMetrics(IMeterFactory meterFactory, string device = "cpu")
     {
-        device = compute?.Value.Device ?? "cpu";
+        this.device = device;
         meter = meterFactory.Create(MeterName);
         steps = meter.CreateCounter<long>("gancluster.member.steps", "{step}", "G steps completed by a member (each after its k D steps)");
         exchangedBytes = meter.CreateCounter<long>("gancluster.exchange.bytes", "By",
@@ -80,7 +81,7 @@ public sealed class GanMetrics : IDisposable
         Gauge("gancluster.member.discriminator_grad_norm", "1", "L2 norm of D's parameter gradient, mean over the last curve interval", s => s.Latest?.GradNormD);
         Gauge("gancluster.member.steps_per_second", "{step}/s", "Schedule steps per second of a member", s => s.StepsPerSecond);
         Gauge("gancluster.member.fitness", "1", "Fitness a sweep ranks the member by at its last evaluation: mixtures modes covered fraction x high-quality fraction; images minus the Frechet distance",
-            s => Sweeps.SweepGrain.Fitness(s));
+            s => Contracts.Members.Fitness.Of(s));
         Gauge("gancluster.member.evaluation_step", "{step}", "Step of the member's last evaluation", s => s.Evaluation?.Step ?? s.ImageEvaluation?.Step);
         // Mixtures (2-D rings and grids, 1-D Gaussian).
         Gauge("gancluster.member.modes_covered", "{mode}", "Modes of the mixture covered by at least minSamplesPerMode high-quality samples at the last evaluation", s => s.Evaluation?.ModesCovered);

@@ -36,7 +36,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
     public async ValueTask<long> PrepareAsync(WorkerSetup setup)
     {
         if (setup.MemberId != MemberId) throw new ArgumentException($"setup for member {setup.MemberId} sent to the {Role} of {MemberId}");
-        SpecValidator.ThrowIfInvalid(setup.Spec);
+        // The spec was validated where it entered the cluster (CoordinatorGrain.StartAsync, SweepGrain.SubmitAsync).
         var device = Compute.ResolveDevice(setup.Spec.Device);
         byte[]? state = setup.ResumeFrom is null ? null : await store.ReadPartAsync(setup.ResumeFrom);
         var model = await Compute.RunAsync(() =>
@@ -87,9 +87,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
             using var stream = new MemoryStream();
             using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
                 Save(model, writer);
-            var saved = stream.ToArray();
-            NativeHeap.TrimNowAndThen();
-            return saved;
+            return stream.ToArray();
         });
         return await store.WritePartAsync(MemberId, step, Role, bytes);
     }

@@ -1,7 +1,7 @@
-using GanCluster.Grains.Hosting;
 using Serilog.Core;
 using Serilog.Events;
 using Serilog.Parsing;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Silo.Logging;
 

@@ -1,6 +1,5 @@
 using System.Reflection;
 using GanCluster.Gan.Compute;
-using GanCluster.Grains.Hosting;
 using GanCluster.Silo.Hosting;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
-using GanCluster.Grains.Hosting;
 using GanCluster.Silo;
 using GanCluster.Silo.Hosting;
 using Microsoft.Extensions.Configuration;

@@ -40,11 +40,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
         foreach (var file in Files)
             foreach (var c in Fixture(file).GetProperty("cases").EnumerateArray())
             {
-                string name = c.GetProperty("name").GetString()!;
-                yield return [file, name, false];
-                // The hand-written MLP passes apply without the penalty's double backward and the minibatch layer.
-                if (!c.GetProperty("minibatch").GetBoolean() && c.GetProperty("loss").GetProperty("kind").GetString() != "wasserstein_gp")
-                    yield return [file, name, true];
+                yield return [file, c.GetProperty("name").GetString()!];
             }
     }
 
@@ -168,7 +164,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void A_schedule_step_matches_the_reference(string file, string caseName, bool handBackprop)
+    public void A_schedule_step_matches_the_reference(string file, string caseName)
     {
         var fixture = Fixture(file);
         var c = fixture.GetProperty("cases").EnumerateArray().Single(x => x.GetProperty("name").GetString() == caseName);
@@ -179,12 +175,11 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
         var real = T(inputs.GetProperty("real"));
         var fakeD = T(inputs.GetProperty("fake_d"));
         var fakeG = T(inputs.GetProperty("fake_g"));
-        using var d = new DiscriminatorModel(spec, new FixedData(real), CPU, handBackprop);
+        using var d = new DiscriminatorModel(spec, new FixedData(real), CPU);
         LoadWeights(d.Network, fixture.GetProperty("weights"));
         var loss = new GanLoss(spec.Loss);
         bool gp = loss.HasGradientPenalty;
-        Assert.Equal(handBackprop && HandMlp.Enabled && !gp && spec.Techniques.MinibatchDiscrimination.Kernels == 0, d.UsesHandBackprop);
-        output.WriteLine($"{file} {caseName}, {(d.UsesHandBackprop ? "hand-written MLP passes" : "autograd")}");
+        output.WriteLine($"{file} {caseName}");
 
         if (gp)
         {

@@ -126,7 +126,7 @@ public class TechniqueTests
         using var leaf = batch.ForGenerator.detach().requires_grad_(true);
         var loss = new GanLoss(spec.Loss).Generator(loop.Discriminator.Network.Discriminate(leaf, null).Logits);
         var expected = autograd.grad([loss], [leaf])[0].data<float>().ToArray();
-        // Equal up to float rounding (the model may take the loss's gradient in closed form: HandMlp), and told
+        // Equal up to float rounding , and told
         // apart from d_first's gradient, which D's three steps moved.
         Assert.True(Close(expected, gFirst), "g_first's gradient is not the one under the untrained D");
         Assert.False(Close(expected, dFirst), "d_first's gradient equals the one under the untrained D");

@@ -3,6 +3,7 @@ using GanCluster.Grains.Workers;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using static TorchSharp.torch;
+using GanCluster.Grains.Compute;
 
 namespace GanCluster.Tests.Gan;
 

@@ -6,23 +6,13 @@ namespace GanCluster.Tests.Gan;
 
 public sealed class TorchComputeTests
 {
-    private static TorchCompute New(int threads, bool inline) =>
-        new(Options.Create(new ComputeOptions { Threads = threads, IntraOpThreads = 1, RunInline = inline }));
+    private static TorchCompute New(int threads) =>
+        new(Options.Create(new ComputeOptions { Threads = threads, IntraOpThreads = 1 }));
 
     [Fact]
-    public async Task Work_that_finds_a_slot_free_runs_on_the_callers_thread()
+    public async Task Work_runs_on_a_compute_thread_never_the_callers()
     {
-        using var compute = New(threads: 1, inline: true);
-        int caller = Environment.CurrentManagedThreadId;
-        var task = compute.RunAsync(() => Environment.CurrentManagedThreadId);
-        Assert.True(task.IsCompleted);
-        Assert.Equal(caller, await task);
-    }
-
-    [Fact]
-    public async Task Without_inline_work_runs_on_a_compute_thread()
-    {
-        using var compute = New(threads: 1, inline: false);
+        using var compute = New(threads: 1);
         string? name = await compute.RunAsync(() => Thread.CurrentThread.Name);
         Assert.Equal("torch-compute-0", name);
     }
@@ -32,7 +22,7 @@ public sealed class TorchComputeTests
     [InlineData(2)]
     public async Task No_more_work_runs_at_once_than_there_are_compute_threads(int threads)
     {
-        using var compute = New(threads, inline: true);
+        using var compute = New(threads);
         int now = 0, most = 0;
         int Work()
         {
@@ -44,7 +34,7 @@ public sealed class TorchComputeTests
             Interlocked.Decrement(ref now);
             return n;
         }
-        // Callers on many pool threads at once: some run inline, the rest queue for the compute threads.
+        // Callers on many pool threads at once: all queue for the compute threads.
         var calls = Enumerable.Range(0, 24).Select(_ => Task.Run(() => compute.RunAsync(Work))).ToArray();
         await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.InRange(most, 1, threads);
@@ -52,9 +42,9 @@ public sealed class TorchComputeTests
     }
 
     [Fact]
-    public async Task A_failure_inline_comes_back_through_the_task()
+    public async Task A_failure_comes_back_through_the_task()
     {
-        using var compute = New(threads: 1, inline: true);
+        using var compute = New(threads: 1);
         var task = compute.RunAsync<int>(() => throw new InvalidOperationException("boom"));
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => task);
         Assert.Equal("boom", e.Message);

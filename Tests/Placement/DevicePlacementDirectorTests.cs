@@ -1,8 +1,9 @@
 using System.Net;
 using GanCluster.Contracts.Workers;
-using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.Runtime.Placement;
+using GanCluster.Grains.Placement;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Placement;
 

@@ -1,8 +1,8 @@
-using GanCluster.Grains.Hosting;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Placement;
 

@@ -1,10 +1,10 @@
 using GanCluster.Gan.Specs;
 using GanCluster.Gan.Data;
 using GanCluster.Gan.Networks;
-using GanCluster.Grains.Hosting;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using GanCluster.Gan.Training;
+using GanCluster.Grains.Placement;
 
 namespace GanCluster.Tests.Placement;
 

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using GanCluster.Grains.Hosting;
 using GanCluster.Silo.Logging;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Serilog.Core;
 using Serilog.Events;
 using Serilog.Parsing;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Security;
 

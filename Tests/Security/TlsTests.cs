@@ -1,12 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 using GanCluster.Client.Hosting;
-using GanCluster.Grains.Hosting;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Security;
 

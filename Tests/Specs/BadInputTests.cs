@@ -5,7 +5,6 @@ using GanCluster.Client.Hosting;
 using GanCluster.Contracts.Members;
 using GanCluster.Gan.Specs;
 using GanCluster.Gan.Data;
-using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Storage;
 using GanCluster.Tests.Support;
 using Microsoft.Extensions.Configuration;
@@ -14,6 +13,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using ClientProgram = GanCluster.Client.Program;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Specs;
 

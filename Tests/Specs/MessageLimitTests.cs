@@ -1,3 +1,4 @@
+using GanCluster.Gan.Data;
 using GanCluster.Gan.Specs;
 using GanCluster.Tests.Support;
 
@@ -11,7 +12,7 @@ public class MessageLimitTests
     [Fact]
     public void An_image_batch_too_large_for_one_grain_call_is_refused_naming_the_sizes_and_the_limit()
     {
-        var e = Assert.Throws<SpecException>(() => SpecLoader.LoadFile(Digits, ["training.batchSize=16384", "training.dStepsPerGStep=2"]));
+        var e = Assert.Throws<SpecException>(() => SpecFile.Load(Digits, ["training.batchSize=16384", "training.dStepsPerGStep=2"]));
         var problem = Assert.Single(e.Problems, p => p.StartsWith("training: one step sends", StringComparison.Ordinal));
         Assert.Contains("49152 samples of 784 values", problem);
         Assert.Contains("147.0 MiB", problem);
@@ -22,19 +23,19 @@ public class MessageLimitTests
     [Fact]
     public void Too_many_evaluation_images_for_one_grain_call_are_refused_with_the_largest_allowed_count()
     {
-        var e = Assert.Throws<SpecException>(() => SpecLoader.LoadFile(Digits, ["evaluation.samples=30000"]));
+        var e = Assert.Throws<SpecException>(() => SpecFile.Load(Digits, ["evaluation.samples=30000"]));
         Assert.Contains(e.Problems, p => p.StartsWith("evaluation.samples: 30000 samples of 784 values", StringComparison.Ordinal) && p.EndsWith("at most 21399", StringComparison.Ordinal));
     }
 
     [Fact]
     public void The_largest_mixture_batches_and_the_shipped_examples_fit()
     {
-        var ring = SpecLoader.LoadFile(Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json"), ["training.batchSize=65536", "training.dStepsPerGStep=16", "evaluation.samples=1000000"]);
+        var ring = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json"), ["training.batchSize=65536", "training.dStepsPerGStep=16", "evaluation.samples=1000000"]);
         Assert.Equal(65536, ring.Training.BatchSize);
         foreach (var file in Directory.GetFiles(TestSpecs.ExamplesDirectory, "*.json"))
         {
             var problems = new List<string>();
-            MessageLimits.Check(SpecLoader.LoadFile(file, []), problems);
+            MessageLimits.Check(SpecFile.Load(file, []), problems);
             Assert.Empty(problems);
         }
     }

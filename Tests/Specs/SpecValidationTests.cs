@@ -1,3 +1,4 @@
+using GanCluster.Gan.Data;
 using GanCluster.Gan.Specs;
 using GanCluster.Tests.Support;
 
@@ -13,7 +14,7 @@ public class SpecValidationTests
     [InlineData("gaussian1d.json")]
     public void The_shipped_examples_are_valid(string file)
     {
-        var spec = SpecLoader.LoadFile(Path.Combine(TestSpecs.ExamplesDirectory, file));
+        var spec = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, file));
         Assert.False(string.IsNullOrEmpty(spec.Name));
     }
 
@@ -25,7 +26,7 @@ public class SpecValidationTests
     {
         foreach (var file in new[] { "digits-dcgan.json", "digits-cdcgan.json" })
         {
-            var spec = SpecLoader.LoadFile(Path.Combine(TestSpecs.ExamplesDirectory, file));
+            var spec = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, file));
             Assert.Equal("dcgan", spec.Model.Architecture);
         }
     }
@@ -40,7 +41,7 @@ public class SpecValidationTests
     [Fact]
     public void A_missing_spec_file_is_named()
     {
-        var e = Assert.Throws<SpecException>(() => SpecLoader.LoadFile("/no/such/spec.json"));
+        var e = Assert.Throws<SpecException>(() => SpecFile.Load("/no/such/spec.json"));
         Assert.Contains("spec file '/no/such/spec.json' does not exist", e.Message);
     }
 

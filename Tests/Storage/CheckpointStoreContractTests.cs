@@ -4,6 +4,7 @@ using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Storage;
 using GanCluster.Tests.Support;
 using StackExchange.Redis;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Storage;
 

@@ -1,8 +1,8 @@
 using GanCluster.Contracts.Members;
-using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Sweeps;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Storage;
 
@@ -62,10 +62,10 @@ public class ClusterConfigurationTests
     [Fact]
     public void Redis_addresses_parse_from_the_url_form_and_are_described_without_secrets()
     {
-        var options = GanClusterOptions.ParseRedis("redis://10.0.0.5:6380");
-        Assert.Equal("10.0.0.5:6380", GanClusterOptions.DescribeRedis(options));
-        var secret = GanClusterOptions.ParseRedis("10.0.0.5:6379,password=hunter2");
-        Assert.DoesNotContain("hunter2", GanClusterOptions.DescribeRedis(secret));
-        Assert.Throws<ArgumentException>(() => GanClusterOptions.ParseRedis("redis://"));
+        var options = RedisHosting.ParseRedis("redis://10.0.0.5:6380");
+        Assert.Equal("10.0.0.5:6380", RedisHosting.DescribeRedis(options));
+        var secret = RedisHosting.ParseRedis("10.0.0.5:6379,password=hunter2");
+        Assert.DoesNotContain("hunter2", RedisHosting.DescribeRedis(secret));
+        Assert.Throws<ArgumentException>(() => RedisHosting.ParseRedis("redis://"));
     }
 }

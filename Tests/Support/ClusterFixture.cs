@@ -1,7 +1,7 @@
-using GanCluster.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
+using GanCluster.Silo.Hosting;
 
 namespace GanCluster.Tests.Support;
 

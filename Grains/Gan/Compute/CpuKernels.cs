@@ -9,14 +9,12 @@ namespace GanCluster.Gan.Compute;
 /// <list type="bullet">
 /// <item><b>MKL's AVX-512 sgemm on AMD CPUs.</b> The MKL inside libtorch takes its generic AVX2 path on any AMD CPU;
 /// <c>libgancluster_mkl_vendor.so</c> (built from <c>build/mkl_vendor_check.c</c>) answers its vendor check, so that
-/// it chooses by the CPU's features (on a Zen 5 core: 90 → 214 GFLOP/s, the ring-of-8 GAN 1.7× faster). It must be
+/// it chooses by the CPU's features (on this project's Zen 5 machine the ring's plain loop is 17–25 % faster; docs/benchmarks). It must be
 /// loaded before MKL's first call, hence first thing. <c>GANCLUSTER_MKL_AVX512=0</c> keeps MKL's own answer.</item>
 /// <item><b>No oneDNN convolutions.</b> On this project's machines (AMD EPYC, Zen 5) libtorch 2.10's oneDNN returns
 /// NaN input gradients from 3×3 convolutions whose channel counts are not a multiple of its block (1 → 8 and 8 → 1
 /// channels: 10–20 % of calls; a LAPGAN or DCGAN generator's image layer, a discriminator's input gradient), so
 /// convolutions use libtorch's own kernels. <c>GANCLUSTER_ONEDNN=1</c> turns oneDNN back on.</item>
-/// <item><b>Fixed malloc thresholds</b> (<see cref="NativeHeap.FixThresholds"/>), so that tensor buffers are not
-/// mmapped and faulted in afresh on every step.</item>
 /// </list>
 /// </summary>
 public static class CpuKernels
@@ -33,9 +31,8 @@ public static class CpuKernels
     private static string Configure()
     {
         string mkl = AnswerMklVendorCheck();
-        string heap = NativeHeap.FixThresholds();
         string oneDnn = SetOneDnn(Environment.GetEnvironmentVariable(OneDnnVariable) == "1");
-        return $"{mkl}; {oneDnn}; {heap}";
+        return $"{mkl}; {oneDnn}";
     }
 
     private static string AnswerMklVendorCheck()

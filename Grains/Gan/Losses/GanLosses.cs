@@ -55,44 +55,6 @@ public sealed class GanLoss(LossSpec spec)
         _ => throw new ArgumentException($"loss.kind: unknown loss '{spec.Kind}'"),
     };
 
-    /// <summary>Whether the loss has the closed forms below (the standard loss), used where D's passes are hand-written.</summary>
-    public bool HasClosedForm => spec.Kind == "standard";
-
-    /// <summary>The standard loss's labels for one pass over B real rows and then B fake rows: 1 − α, then β.</summary>
-    public Tensor DiscriminatorTargets(int batch, Device device)
-    {
-        using var real = full(batch, 1.0 - spec.RealSmoothing, device: device);
-        using var fake = full(batch, spec.FakeSmoothing, device: device);
-        return cat([real, fake]);
-    }
-
-    /// <summary>
-    /// The standard D loss of logits [2B] (B real rows, then B fake) against <see cref="DiscriminatorTargets"/>: the two
-    /// halves' mean binary cross-entropies summed are twice the mean over all 2B rows.
-    /// </summary>
-    public static Tensor StandardValue(Tensor logits, Tensor targets) => binary_cross_entropy_with_logits(logits, targets).mul_(2);
-
-    /// <summary>
-    /// The gradient of <see cref="StandardValue"/> with respect to the logits, from <paramref name="probabilities"/> =
-    /// σ(logits): d/dlogit = (σ(logit) − target) / B, row by row (any block of rows alone gives the same values).
-    /// </summary>
-    public static Tensor StandardGradient(Tensor probabilities, Tensor targets, int batch) => (probabilities - targets).div_(batch);
-
-    /// <summary>
-    /// The standard G loss of logits [B] and its gradient with respect to them, from <paramref name="probabilities"/> =
-    /// σ(logits): minimax mean log σ(−l) has gradient −σ(l) / B, non-saturating −mean log σ(l) has (σ(l) − 1) / B.
-    /// </summary>
-    public (Tensor Loss, Tensor Gradient) StandardGenerator(Tensor logits, Tensor probabilities)
-    {
-        long batch = logits.size(0);
-        return spec.Generator switch
-        {
-            "minimax" => (Generator(logits), probabilities.neg().div_(batch)),
-            "non_saturating" => (Generator(logits), (probabilities - 1).div_(batch)),
-            _ => throw new ArgumentException($"loss.generator: unknown generator loss '{spec.Generator}' (minimax, non_saturating)"),
-        };
-    }
-
     /// <summary>Feature matching: ‖E f(x) − E f(G(z))‖² over D's last hidden features (Salimans et al. 2016 §3.1).</summary>
     public static Tensor FeatureMatching(Tensor realFeatures, Tensor fakeFeatures) =>
         (realFeatures.detach().mean([0]) - fakeFeatures.mean([0])).square().sum();

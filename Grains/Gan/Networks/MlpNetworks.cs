@@ -14,22 +14,16 @@ public sealed class MlpGenerator : GeneratorNetwork
 {
     private readonly Sequential layers;
     private readonly int classCount;
-    private readonly string activation;
 
     public MlpGenerator(int noiseDim, int dataDim, NetworkSpec spec, int classCount = 0) : base("generator")
     {
         this.classCount = classCount;
-        activation = spec.Activation;
         layers = MlpStack.Build(noiseDim + classCount, dataDim, spec);
         RegisterComponents();
     }
 
     public override Tensor Generate(Tensor z, Tensor? labels) => layers.forward(OneHot.Join(z, labels, classCount));
 
-    /// <summary>The Linear layers in forward order (each but the last followed by the activation), for <see cref="Training.HandMlp"/>.</summary>
-    internal (Linear[] Layers, string Activation) Stack => ([.. layers.children().OfType<Linear>()], activation);
-
-    internal Tensor Input(Tensor z, Tensor? labels) => OneHot.Join(z, labels, classCount);
 }
 
 internal static class OneHot
@@ -54,13 +48,11 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
     private readonly Module<Tensor, Tensor>? minibatch;
     private readonly Linear head;
     private readonly int classCount;
-    private readonly string activation;
 
     public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5)
         : base("discriminator")
     {
         this.classCount = classCount;
-        activation = spec.Activation;
         body = MlpStack.Hidden(dataDim + classCount, spec, out int features);
         if (minibatchKernels > 0)
         {
@@ -71,13 +63,6 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
         RegisterComponents();
     }
 
-    /// <summary>
-    /// The Linear layers in forward order (each but the head followed by the activation), for
-    /// <see cref="Training.HandMlp"/>; null with minibatch discrimination (a layer that mixes the batch's samples).
-    /// </summary>
-    internal (Linear[] Layers, string Activation)? Stack => minibatch is null ? ([.. body.children().OfType<Linear>(), head], activation) : null;
-
-    internal Tensor Input(Tensor x, Tensor? labels) => OneHot.Join(x, labels, classCount);
 
     public override (Tensor Logits, Tensor Features) Discriminate(Tensor x, Tensor? labels)
     {

@@ -22,15 +22,7 @@ public sealed partial class DiscriminatorModel : IDisposable
     private readonly Device device;
     private readonly bool conditional;
 
-    private readonly HandMlp? hand;
-    private Tensor? targets, probabilities;
-    /// <summary>The data stream's state before the real batch of a prepared step was drawn (<see cref="PrepareNextStep"/>).</summary>
-    private Tensor? preparedFrom;
-
-    public DiscriminatorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
-
-    /// <param name="handBackprop">false: autograd even where <see cref="HandMlp"/> applies (tests compare the two).</param>
-    internal DiscriminatorModel(GanSpec spec, IRealData data, Device device, bool handBackprop)
+    public DiscriminatorModel(GanSpec spec, IRealData data, Device device)
     {
         this.spec = spec;
         this.device = device;
@@ -42,13 +34,8 @@ public sealed partial class DiscriminatorModel : IDisposable
         dataRng = new Generator(Seeds.For(spec.Seed, "discriminator.data"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "discriminator.evaluation"), device);
         loss = new GanLoss(spec.Loss);
-        // The gradient penalty differentiates D's input gradient again: that needs autograd's graph.
-        if (network is MlpDiscriminator mlp && !loss.HasGradientPenalty) hand = HandMlp.For(mlp.Stack, optimizer, handBackprop);
         if (spec.Training.Mode == "exchange") shadow = new ShadowGenerator(spec, data, device);
     }
-
-    /// <summary>Whether D's steps and G's feedback run through <see cref="HandMlp"/> (for tests and the benchmark's header).</summary>
-    internal bool UsesHandBackprop => hand is not null;
 
     /// <summary>The gradients of the last optimizer step, flat (for tests).</summary>
     internal float[] LastGradients() => optimizer.GradientBuffer.data<float>().ToArray();
@@ -131,29 +118,18 @@ public sealed partial class DiscriminatorModel : IDisposable
         {
             var fake = fakeForDiscriminator.narrow(0, i * batch, batch);
             var labels = discriminatorLabels?.narrow(0, i * batch, batch);
-            sums += DiscriminatorStepOn(fake, labels, prepared: i == 0) / steps;
+            sums += DiscriminatorStepOn(fake, labels) / steps;
         }
         double gradNorm = optimizer.GradientNorm();
         var stats = sums.data<float>().ToArray();
         return new DiscriminatorSteps(stats[0], stats[1], stats[2], gradNorm);
     }
 
-    /// <summary>
-    /// One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].
-    /// With <paramref name="prepared"/> the real rows may be the ones <see cref="PrepareNextStep"/> drew and passed.
-    /// </summary>
-    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels, bool prepared = false)
+    /// <summary>One optimizer step of D on a fresh real batch and the given fakes; returns [loss, mean D(real), mean D(fake)].</summary>
+    private Tensor DiscriminatorStepOn(Tensor fake, Tensor? fakeLabels)
     {
         int batch = (int)fake.shape[0];
-        if (hand is not null && prepared && preparedFrom is not null && batch == spec.Training.BatchSize)
-        {
-            preparedFrom.Dispose();
-            preparedFrom = null;
-            Interlocked.Increment(ref preparedSteps);
-            return HandDiscriminatorStep(hand, null, null, fake, fakeLabels, batch);
-        }
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
-        if (hand is not null) return HandDiscriminatorStep(hand, real, conditional ? realLabels : null, fake, fakeLabels, batch);
         network.zero_grad();
         var realLogits = network.Discriminate(real, conditional ? realLabels : null).Logits;
         var fakeLogits = network.Discriminate(fake, fakeLabels).Logits;
@@ -164,136 +140,6 @@ public sealed partial class DiscriminatorModel : IDisposable
         optimizer.Step();
         using var _ = no_grad();
         return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);
-    }
-
-    /// <summary>
-    /// <see cref="DiscriminatorStepOn"/> through <see cref="HandMlp"/>: one pass over real and fake rows together (D scores
-    /// each sample alone), the loss's gradient with respect to the logits from autograd on those logits only, and the
-    /// parameters' gradients by hand into the optimizer's buffer. With no <paramref name="real"/> batch, the real rows
-    /// are already in D's <see cref="HandMlp.RowPass"/> (<see cref="PrepareNextStep"/>) and only the fake rows are passed
-    /// now; the pass in blocks gives the same numbers as the one pass, with more operator calls, so it is used only there.
-    /// </summary>
-    private Tensor HandDiscriminatorStep(HandMlp mlp, Tensor? real, Tensor? realLabels, Tensor fake, Tensor? fakeLabels, int batch)
-    {
-        var d = (MlpDiscriminator)network;
-        using var _ = no_grad();
-        if (real is null)
-        {
-            // The real rows are in the pass already: the fake rows, then the parameters' gradients over all rows.
-            var pass = mlp.Pass(2L * batch);
-            HandRows(pass, d.Input(fake, fakeLabels), batch, batch);
-            var passValue = GanLoss.StandardValue(pass.Output.squeeze(-1), Targets(batch));
-            pass.ParameterGradients();
-            optimizer.StepOnGradientBuffer();
-            return cat([passValue.view(1), Probabilities(batch).view(2, batch).mean([1])]);
-        }
-        var kept = new List<Tensor>();
-        var logits = mlp.Forward(cat([d.Input(real, realLabels), d.Input(fake, fakeLabels)]), kept).squeeze(-1);
-        // The standard loss in closed form (σ(logits) shared by its gradient and the statistics); any other through
-        // autograd on the logits alone.
-        var probabilities = sigmoid(logits);
-        var (value, gradient) = loss.HasClosedForm
-            ? (GanLoss.StandardValue(logits, Targets(batch)), GanLoss.StandardGradient(probabilities, Targets(batch), batch))
-            : LossAndGradient(logits, l => loss.Discriminator(l.narrow(0, 0, batch), l.narrow(0, batch, batch)));
-        mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: true, inputGradient: false);
-        optimizer.StepOnGradientBuffer();
-        return cat([value.view(1), probabilities.view(2, batch).mean([1])]);
-    }
-
-    /// <summary>The standard loss's rows from <paramref name="start"/> through D: forward, σ, the loss's gradient (σ − target) / B, backward.</summary>
-    private void HandRows(HandMlp.RowPass pass, Tensor input, long start, int batch)
-    {
-        long n = input.size(0);
-        pass.Forward(input, start);
-        var probabilities = Probabilities(batch).narrow(0, start, n);
-        probabilities.copy_(pass.Output.narrow(0, start, n).squeeze(-1)).sigmoid_();
-        var gradient = GanLoss.StandardGradient(probabilities, Targets(batch).narrow(0, start, n), batch);
-        pass.Backward(gradient.unsqueeze(-1), start);
-    }
-
-    /// <summary>σ(logits) of the pass's 2B rows (statistics and the standard loss's gradient), made once per batch size.</summary>
-    private Tensor Probabilities(int batch)
-    {
-        if (probabilities is null || probabilities.size(0) != 2L * batch)
-        {
-            probabilities?.Dispose();
-            probabilities = empty(2L * batch, device: device).DetachFromDisposeScope();
-        }
-        return probabilities;
-    }
-
-    /// <summary>
-    /// Draws the real batch of D's next schedule step and passes it through D now, when D would otherwise wait: a
-    /// discriminator whose generator is on another silo calls it while G takes its step. The next <see cref="Train"/>
-    /// passes only the fake rows. The result is the same bit for bit (the rows of a pass do not depend on each other,
-    /// <see cref="HandMlp.RowPass"/>; the data stream is drawn in the same order), so a prepared step changes nothing
-    /// but when the work is done. Only for D steps through <see cref="HandMlp"/> with the standard loss and order
-    /// d_first (g_first's feedback can draw from the data stream first); false when it does nothing.
-    /// <see cref="Save"/> puts the data stream back (the step is then computed whole), <see cref="Load"/> drops it.
-    /// </summary>
-    public bool PrepareNextStep()
-    {
-        if (preparedFrom is not null || hand is null || !loss.HasClosedForm || spec.Training.Order == "g_first") return false;
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        int batch = spec.Training.BatchSize;
-        var from = dataRng.get_state();
-        var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
-        HandRows(hand.Pass(2L * batch), ((MlpDiscriminator)network).Input(real, conditional ? realLabels : null), 0, batch);
-        preparedFrom = from.DetachFromDisposeScope();
-        return true;
-    }
-
-    /// <summary>Whether D's next step has its real rows passed already (tests).</summary>
-    internal bool Prepared => preparedFrom is not null;
-
-    private static long preparedSteps;
-
-    /// <summary>Steps of any D in this process that used real rows passed ahead (tests).</summary>
-    internal static long PreparedSteps => Interlocked.Read(ref preparedSteps);
-
-    /// <summary>Forgets a prepared step; with <paramref name="rewind"/> the data stream goes back to before its draw.</summary>
-    private void Unprepare(bool rewind)
-    {
-        if (preparedFrom is null) return;
-        if (rewind) dataRng.set_state(preparedFrom);
-        preparedFrom.Dispose();
-        preparedFrom = null;
-    }
-
-    /// <summary>The standard loss's labels of one pass over real and fake rows, made once per batch size.</summary>
-    private Tensor Targets(int batch)
-    {
-        if (targets is null || targets.size(0) != 2L * batch)
-        {
-            targets?.Dispose();
-            targets = loss.DiscriminatorTargets(batch, device).DetachFromDisposeScope();
-        }
-        return targets;
-    }
-
-    /// <summary>A loss of the logits and its gradient with respect to them (autograd on this small graph only).</summary>
-    private static (Tensor Loss, Tensor Gradient) LossAndGradient(Tensor logits, Func<Tensor, Tensor> lossOf)
-    {
-        using var __ = enable_grad();
-        var leaf = logits.detach().requires_grad_(true);
-        var value = lossOf(leaf);
-        var gradient = autograd.grad([value], [leaf])[0];
-        return (value.detach(), gradient);
-    }
-
-    /// <summary>G's feedback through <see cref="HandMlp"/>: D's input gradient only, no parameter gradients.</summary>
-    private (Tensor Gradient, double Loss) HandGeneratorFeedback(HandMlp mlp, Tensor fake, Tensor? labels)
-    {
-        var d = (MlpDiscriminator)network;
-        using var _ = no_grad();
-        var kept = new List<Tensor>();
-        var logits = mlp.Forward(d.Input(fake, labels), kept).squeeze(-1);
-        var (gLoss, gradient) = loss.HasClosedForm ? loss.StandardGenerator(logits, sigmoid(logits)) : LossAndGradient(logits, loss.Generator);
-        var input = mlp.Backward(kept, gradient.unsqueeze(-1), parameterGradients: false, inputGradient: true)!;
-        // A conditional D's input is the sample followed by the one-hot class: G's gradient is the sample's part.
-        if (input.size(1) != fake.size(1)) input = input.narrow(1, 0, fake.size(1));
-        return (input.contiguous(), gLoss.item<float>());
     }
 
     /// <summary>
@@ -338,7 +184,6 @@ public sealed partial class DiscriminatorModel : IDisposable
         }
         try
         {
-            if (hand is not null && !spec.Techniques.FeatureMatching) return HandGeneratorFeedback(hand, fake, labels);
             var leaf = fake.detach().requires_grad_(true);
             Tensor gLoss;
             if (spec.Techniques.FeatureMatching)
@@ -391,14 +236,12 @@ public sealed partial class DiscriminatorModel : IDisposable
 
     public void Save(BinaryWriter writer)
     {
-        Unprepare(rewind: true);
         NetworkState.Write(writer, "discriminator", Step, network, optimizer, dataRng, evaluationRng);
         shadow?.Save(writer);
     }
 
     public void Load(BinaryReader reader)
     {
-        Unprepare(rewind: false);
         Step = NetworkState.Read(reader, "discriminator", network, optimizer, dataRng, evaluationRng);
         shadow?.Load(reader);
         // The loaded state carries the hyperparameters it was saved with (a PBT donor's): this member's own apply.
@@ -412,10 +255,6 @@ public sealed partial class DiscriminatorModel : IDisposable
     public void Dispose()
     {
         shadow?.Dispose();
-        hand?.Dispose();
-        targets?.Dispose();
-        probabilities?.Dispose();
-        preparedFrom?.Dispose();
         optimizer.Dispose();
         network.Dispose();
         dataRng.Dispose();

@@ -91,30 +91,8 @@ public sealed class FlatAdam : IDisposable
         Apply(has);
     }
 
-    /// <summary>
-    /// The view of the gradient buffer that belongs to <paramref name="parameter"/> (one of this optimizer's), for a
-    /// backward pass that writes its gradients there directly (<see cref="HandMlp"/>) and then calls
-    /// <see cref="StepOnGradientBuffer"/>. The optimizer owns the view.
-    /// </summary>
-    internal Tensor GradientBufferFor(Tensor parameter)
-    {
-        for (int i = 0; i < parameters.Length; i++)
-            if (ReferenceEquals(parameters[i], parameter)) return gradientViews[i];
-        throw new ArgumentException("not a parameter of this optimizer", nameof(parameter));
-    }
-
     /// <summary>The gradients the last step took, flat (for tests).</summary>
     internal Tensor GradientBuffer => gradient;
-
-    /// <summary>One Adam step on the gradients already in the buffer (every parameter's), not on the parameters' .grad.</summary>
-    internal void StepOnGradientBuffer()
-    {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var has = new bool[parameters.Length];
-        Array.Fill(has, true);
-        Apply(has);
-    }
 
     private void Apply(bool[] has)
     {

@@ -35,16 +35,10 @@ public sealed partial class GeneratorModel : IDisposable
     // The noise RNG's state before the pending batch was drawn: a batch not yet consumed by ApplyGradient does not
     // count as drawn, so sampling again or saving rewinds to here (a worker may sample the next step ahead of time).
     private Tensor? noiseStateBeforePending;
-    private readonly HandMlp? hand;
-    // With hand-written passes: the kept batch's layer inputs (what its backward needs) in place of an autograd graph.
-    private List<Tensor>? pendingInputs;
     // Between SampleForDiscriminator and SampleForGenerator.
     private bool halfSampled;
 
-    public GeneratorModel(GanSpec spec, IRealData data, Device device) : this(spec, data, device, handBackprop: true) { }
-
-    /// <param name="handBackprop">false: autograd even where <see cref="HandMlp"/> applies (tests compare the two).</param>
-    internal GeneratorModel(GanSpec spec, IRealData data, Device device, bool handBackprop)
+    public GeneratorModel(GanSpec spec, IRealData data, Device device)
     {
         this.spec = spec;
         this.device = device;
@@ -54,12 +48,8 @@ public sealed partial class GeneratorModel : IDisposable
         optimizer = new FlatAdam(network.parameters(), spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
-        if (network is MlpGenerator mlp) hand = HandMlp.For(mlp.Stack, optimizer, handBackprop);
         if (spec.Training.Mode == "exchange") shadow = new ShadowDiscriminator(spec, data, device);
     }
-
-    /// <summary>Whether the sampled batch's forward and G's backward run through <see cref="HandMlp"/>.</summary>
-    internal bool UsesHandBackprop => hand is not null;
 
     /// <summary>The gradients of the last optimizer step, flat (for tests).</summary>
     internal float[] LastGradients() => optimizer.GradientBuffer.data<float>().ToArray();
@@ -117,14 +107,14 @@ public sealed partial class GeneratorModel : IDisposable
         var noiseD = Noise(discriminatorSteps * batch, noiseRng);
         var labelsD = Labels(discriminatorSteps * batch, noiseRng);
         using (no_grad())
-            forD = hand is null ? network.Generate(noiseD, labelsD) : hand.Forward(((MlpGenerator)network).Input(noiseD, labelsD), null);
+            forD = network.Generate(noiseD, labelsD);
         halfSampled = true;
         return (forD.MoveToOuterDisposeScope(), labelsD?.MoveToOuterDisposeScope());
     }
 
     /// <summary>
     /// The second part of <see cref="Sample"/>, right after <see cref="SampleForDiscriminator"/>: the batch whose graph
-    /// (or, by hand, whose layer inputs) G keeps until <see cref="ApplyGradient"/>, detached, and its classes.
+    /// G keeps until <see cref="ApplyGradient"/>, detached, and its classes.
     /// </summary>
     public (Tensor Samples, Tensor? Labels) SampleForGenerator()
     {
@@ -134,19 +124,7 @@ public sealed partial class GeneratorModel : IDisposable
         using var scope = NewDisposeScope();
         var noiseG = Noise(batch, noiseRng);
         var labelsG = Labels(batch, noiseRng);
-        Tensor fake;
-        if (hand is null)
-        {
-            fake = network.Generate(noiseG, labelsG);
-        }
-        else
-        {
-            using var _ = no_grad();
-            var kept = new List<Tensor>();
-            fake = hand.Forward(((MlpGenerator)network).Input(noiseG, labelsG), kept);
-            // Kept past this scope: aliases, so that the noise and labels returned below stay the caller's to dispose.
-            pendingInputs = [.. kept.Select(t => t.alias().DetachFromDisposeScope())];
-        }
+        var fake = network.Generate(noiseG, labelsG);
         pendingFake = fake.DetachFromDisposeScope();
         return (fake.detach().MoveToOuterDisposeScope(), labelsG?.MoveToOuterDisposeScope());
     }
@@ -160,18 +138,9 @@ public sealed partial class GeneratorModel : IDisposable
         {
             if (!gradient.shape.SequenceEqual(fake.shape))
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
-            if (hand is not null)
-            {
-                using (no_grad())
-                    hand.Backward(pendingInputs!, gradient, parameterGradients: true, inputGradient: false);
-                optimizer.StepOnGradientBuffer();
-            }
-            else
-            {
-                network.zero_grad();
-                fake.backward([gradient]);
-                optimizer.Step();
-            }
+            network.zero_grad();
+            fake.backward([gradient]);
+            optimizer.Step();
             double norm = optimizer.GradientNorm();
             Step++;
             return norm;
@@ -188,9 +157,6 @@ public sealed partial class GeneratorModel : IDisposable
         halfSampled = false;
         pendingFake?.Dispose();
         pendingFake = null;
-        if (pendingInputs is not null)
-            foreach (var t in pendingInputs) t.Dispose();
-        pendingInputs = null;
     }
 
     private void DropRewindState()
@@ -244,7 +210,6 @@ public sealed partial class GeneratorModel : IDisposable
     public void Dispose()
     {
         DropPendingBatch();
-        hand?.Dispose();
         shadow?.Dispose();
         DropRewindState();
         optimizer.Dispose();

@@ -2,7 +2,9 @@ using System.Text.Json;
 using Orleans.Runtime;
 using Orleans.Storage;
 
-namespace GanCluster.Grains.Storage;
+using GanCluster.Grains.Storage;
+
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Orleans grain storage in JSON files under the data directory: the embedded default, durable across restarts with

@@ -6,7 +6,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
-namespace GanCluster.Grains.Storage;
+using GanCluster.Grains.Storage;
+
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Checkpoints in Redis, shared by every silo of a cluster (Gan:Cluster:Redis), with the semantics of
@@ -54,7 +56,7 @@ public sealed class RedisCheckpointStore : ICheckpointStore, IAsyncDisposable
         }
         catch (RedisConnectionException e)
         {
-            throw new IOException($"checkpoint store: cannot connect to Redis at {Hosting.GanClusterOptions.DescribeRedis(options)}: {e.Message}", e);
+            throw new IOException($"checkpoint store: cannot connect to Redis at {RedisHosting.DescribeRedis(options)}: {e.Message}", e);
         }
         finally { connecting.Release(); }
     }

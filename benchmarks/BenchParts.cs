@@ -1,3 +1,4 @@
+using GanCluster.Client.Cli;
 using System.Diagnostics;
 using System.Globalization;
 using GanCluster.Client.Hosting;
@@ -10,12 +11,12 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime.Placement;
 using GanCluster.Grains.Compute;
 
-namespace GanCluster.Client.Cli.Bench;
+namespace GanCluster.Benchmarks;
 
 /// <summary>The plain loop kept alive on one dedicated compute thread (one intra-op thread), timed in windows.</summary>
 internal sealed class PlainRunner : IAsyncDisposable
 {
-    private readonly TorchCompute thread = new(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1, RunInline = false }));
+    private readonly TorchCompute thread = new(Options.Create(new ComputeOptions { Threads = 1, IntraOpThreads = 1 }));
     private ReferenceLoop? loop;
 
     public Task StartAsync(GanSpec spec, int warmup) => thread.RunAsync(() =>
@@ -30,17 +31,6 @@ internal sealed class PlainRunner : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         loop!.Run(steps);
         return new Rate(steps, clock.Elapsed.TotalSeconds, CpuClock.Thread() - cpu);
-    });
-
-    public Task<T> OnThreadAsync<T>(Func<ReferenceLoop, T> work) => thread.RunAsync(() => work(loop!));
-
-    /// <summary>Managed bytes allocated and gen-0 collections per step over <paramref name="steps"/> steps (load-independent).</summary>
-    public Task<(double BytesPerStep, double Gen0PerThousandSteps)> AllocationAsync(int steps) => thread.RunAsync(() =>
-    {
-        long bytes = GC.GetAllocatedBytesForCurrentThread();
-        int gen0 = GC.CollectionCount(0);
-        loop!.Run(steps);
-        return ((GC.GetAllocatedBytesForCurrentThread() - bytes) / (double)steps, (GC.CollectionCount(0) - gen0) * 1000.0 / steps);
     });
 
     public async ValueTask DisposeAsync()
@@ -155,9 +145,7 @@ internal sealed class EmbeddedSilo : IAsyncDisposable
     public ClusterConnection Connection { get; private set; } = null!;
     public string DataDirectory => data.Path;
 
-    /// <param name="runInline">false: every piece of work on the compute threads (Gan:Compute:RunInline), as the memory
-    /// benchmark needs for its per-thread tensor count; null: the silo's default.</param>
-    public static async Task<EmbeddedSilo> StartAsync(int computeThreads, bool? runInline = null)
+    public static async Task<EmbeddedSilo> StartAsync(int computeThreads)
     {
         var silo = new EmbeddedSilo();
         var settings = new Dictionary<string, string?>
@@ -165,7 +153,6 @@ internal sealed class EmbeddedSilo : IAsyncDisposable
             ["Gan:DataDirectory"] = silo.data.Path,
             ["Gan:Compute:Threads"] = computeThreads.ToString(CultureInfo.InvariantCulture),
         };
-        if (runInline is { } inline) settings["Gan:Compute:RunInline"] = inline ? "true" : "false";
         silo.Connection = await ClusterConnection.StartEmbeddedAsync(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
             Path.Combine(silo.data.Path, "silo.log"), CancellationToken.None);
         return silo;
@@ -327,11 +314,13 @@ internal sealed class PythonTorch : IDisposable
 
     private PythonTorch(Process process) => this.process = process;
 
-    public static PythonTorch Start(string python, string script)
+    /// <param name="model">ring or dcgan: the workload pytorch_gan.py builds.</param>
+    public static PythonTorch Start(string python, string script, string model)
     {
         if (!File.Exists(script)) throw new FileNotFoundException($"no {script}");
         var info = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
         info.ArgumentList.Add(script);
+        info.ArgumentList.Add(model);
         // As the issue prescribes for this command only: one OpenBLAS thread, its core type and L2 size detected.
         info.Environment["OPENBLAS_NUM_THREADS"] = "1";
         info.Environment.Remove("OPENBLAS_CORETYPE");
@@ -354,8 +343,6 @@ internal sealed class PythonTorch : IDisposable
         return answer;
     }
 
-    private double AskNumber(string command) => double.Parse(Ask(command).Split(' ')[1], CultureInfo.InvariantCulture);
-
     public string Versions() => Ask("versions");
     /// <summary>A timed window: wall-clock and the Python thread's CPU time (time.thread_time).</summary>
     public Rate Run(int steps)
@@ -363,7 +350,6 @@ internal sealed class PythonTorch : IDisposable
         var words = Ask($"run {steps}").Split(' ');
         return new Rate(steps, steps / double.Parse(words[1], CultureInfo.InvariantCulture), double.Parse(words[2], CultureInfo.InvariantCulture));
     }
-    public double MatmulGflops(int m, int k, int n, int repeats) => AskNumber($"mm {m} {k} {n} {repeats}");
 
     public void Dispose()
     {

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Orleans.Storage;
 
-namespace GanCluster.Grains.Storage;
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Grain state as plain JSON for the Redis "gan-store", the same shape FileGrainStorage writes: no .NET type names in

@@ -1,7 +1,7 @@
 using GanCluster.Contracts.Tensors;
 using static TorchSharp.torch;
 
-namespace GanCluster.Grains.Workers;
+namespace GanCluster.Grains.Compute;
 
 /// <summary>Tensor ↔ <see cref="TensorMessage"/>: float32 only, raw bytes, no JSON arrays.</summary>
 public static class TensorMessages

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 
-namespace GanCluster.Grains.Hosting;
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Masks secrets in text bound for a log line, an exception message or a console: passwords in connection strings

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using GanCluster.Gan.Compute;
 using GanCluster.Gan.Evaluation;
 using GanCluster.Grains.Members;
@@ -13,8 +14,10 @@ using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using GanCluster.Grains.Compute;
 using GanCluster.Grains.Evaluation;
+using GanCluster.Grains.Placement;
+using GanCluster.Grains;
 
-namespace GanCluster.Grains.Hosting;
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>Configuration section "Gan": where data lives and how the embedded cluster listens.</summary>
 public sealed class GanSiloOptions
@@ -49,20 +52,14 @@ public static class GanSiloBuilderExtensions
     public static ISiloBuilder AddGanCluster(this ISiloBuilder silo, IConfiguration configuration)
     {
         var tls = GanTlsOptions.From(configuration);
-        var certificate = tls.Enabled ? tls.LoadCertificate() : null; // for the silo's connections and its worker links
+        var certificate = tls.Enabled ? tls.LoadCertificate() : null;
         silo.UseGanTls(certificate);
         string dataDirectory = Path.GetFullPath(Options(configuration).DataDirectory);
         silo.Services.Configure<ComputeOptions>(configuration.GetSection("Gan:Compute"));
         silo.Services.AddSingleton<TorchCompute>();
-        silo.Services.AddSingleton<Workers.GeneratorLoans>();
-        var links = configuration.GetSection(Workers.WorkerLinkOptions.Section).Get<Workers.WorkerLinkOptions>() ?? new Workers.WorkerLinkOptions();
-        silo.Services.AddSingleton(sp => new Workers.WorkerLinks(links, certificate,
-            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.EndpointOptions>>(),
-            sp.GetRequiredService<Orleans.Serialization.Serializer>(),
-            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Workers.WorkerLinks>>()));
         silo.Services.TryAddSingleton<IDeviceAvailability, LocalDeviceAvailability>();
         silo.Services.AddMetrics();
-        silo.Services.AddSingleton<GanMetrics>();
+        silo.Services.AddSingleton(sp => new GanMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<IOptions<ComputeOptions>>().Value.Device));
         silo.Services.AddSingleton(sp => new ImageEvaluator(sp.GetRequiredService<TorchCompute>(), dataDirectory,
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ImageEvaluator>>()));
         silo.Services.Configure<GanClusterOptions>(configuration.GetSection(GanClusterOptions.Section));

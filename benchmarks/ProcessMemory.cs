@@ -1,7 +1,8 @@
+using GanCluster.Client.Cli;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace GanCluster.Client.Cli.Bench;
+namespace GanCluster.Benchmarks;
 
 /// <summary>
 /// One sample of where this process's memory is: resident (anonymous and file-backed pages), the .NET heap and glibc

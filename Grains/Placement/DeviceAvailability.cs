@@ -2,7 +2,7 @@ using GanCluster.Gan.Compute;
 using Microsoft.Extensions.Configuration;
 using GanCluster.Grains.Compute;
 
-namespace GanCluster.Grains.Hosting;
+namespace GanCluster.Grains.Placement;
 
 /// <summary>
 /// Whether a spec's device exists where its workers would run; asked before a member or a sweep is created, so that a

@@ -1,3 +1,4 @@
+using GanCluster.Client.Cli;
 using System.Diagnostics;
 using System.Globalization;
 using GanCluster.Contracts.Members;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
 using GanCluster.Grains.Compute;
 
-namespace GanCluster.Client.Cli.Bench;
+namespace GanCluster.Benchmarks;
 
 /// <summary>The plain loop alone, for profilers (perf, valgrind): not part of "all".</summary>
 internal static partial class PlainOnly
@@ -85,16 +86,13 @@ internal sealed class Comparison(string a, string b)
     }
 }
 
-/// <summary>1. One GAN: the plain loop, the cluster on one embedded silo, and across two silo processes.</summary>
+/// <summary>1. One GAN: the plain loop, the cluster on one embedded silo, and across two silo processes; per workload.</summary>
 internal static class GanThroughput
 {
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
-        var c = CultureInfo.InvariantCulture;
         Console.WriteLine("1. one GAN: plain TorchSharp loop vs the cluster's alternating mode (one embedded silo; two silo processes on loopback, G on one and D on the other)");
         Console.WriteLine("   CPU time: the plain loop's thread; for the cluster every thread of this process (one silo) or of both silo processes");
-        await using var plain = new PlainRunner();
-        await plain.StartAsync(s.Spec, s.Warmup);
         await using var one = await EmbeddedSilo.StartAsync(computeThreads: 1);
         TwoSilos? two = null;
         try
@@ -108,148 +106,92 @@ internal static class GanThroughput
         }
         try
         {
-            // Fresh silos JIT-compile and tier up their code paths during their first members (measured: up to 1 ms of
-            // CPU per step in the first window of a new silo process); the plain loop had its warm-up, so have they.
-            await Members.MeasureAsync(one.Connection.Client, s.Spec, s.Warmup, s.Window);
-            if (two is not null) await Members.MeasureAsync(two.Connection.Client, s.Spec, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
-            var oneSilo = new Comparison("plain loop", "cluster, one silo");
-            var twoSilos = new Comparison("plain loop", "cluster, two silos");
-            for (int r = 0; r < s.Rounds; r++)
-            {
-                var p = await plain.RunAsync(s.Window);
-                var e = await Members.MeasureAsync(one.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window);
-                oneSilo.Add(p, e);
-                string line = string.Create(c, $"  round {r + 1}: plain {p.PerSecond:F0} ({p.PerCpuSecond:F0}/CPU-s), one silo {e.PerSecond:F0} ({e.PerCpuSecond:F0})");
-                if (two is not null)
-                {
-                    var t = await Members.MeasureAsync(two.Connection.Client, s.Spec with { Seed = s.Spec.Seed + r }, s.Warmup, s.Window, (two.First, two.Second), two.ProcessIds);
-                    var p2 = await plain.RunAsync(s.Window);
-                    twoSilos.Add(p2, t);
-                    line += string.Create(c, $", two silos {t.PerSecond:F0} ({t.PerCpuSecond:F0}), plain {p2.PerSecond:F0} ({p2.PerCpuSecond:F0})");
-                }
-                Console.WriteLine(line + " steps/s");
-            }
-            results.PlainStepsPerSecond = oneSilo.MedianA;
-            oneSilo.Print("target ≥ 0.9");
-            if (two is not null) twoSilos.Print("target ≥ 0.75");
+            foreach (var w in s.Workloads) await RunAsync(s, w, one, two);
         }
         finally
         {
             if (two is not null) await two.DisposeAsync();
         }
     }
+
+    private static async Task RunAsync(BenchSettings s, Workload w, EmbeddedSilo one, TwoSilos? two)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"  {w.Name}: windows of {w.Window} steps after {w.Warmup} warm-up steps");
+        await using var plain = new PlainRunner();
+        await plain.StartAsync(w.Spec, w.Warmup);
+        // Fresh silos JIT-compile and tier up their code paths during their first members; the plain loop had its
+        // warm-up, so have they.
+        await Members.MeasureAsync(one.Connection.Client, w.Spec, w.Warmup, w.Window);
+        if (two is not null) await Members.MeasureAsync(two.Connection.Client, w.Spec, w.Warmup, w.Window, (two.First, two.Second), two.ProcessIds);
+        var oneSilo = new Comparison("plain loop", "cluster, one silo");
+        var twoSilos = new Comparison("plain loop", "cluster, two silos");
+        for (int r = 0; r < s.Rounds; r++)
+        {
+            var p = await plain.RunAsync(w.Window);
+            var e = await Members.MeasureAsync(one.Connection.Client, w.Spec with { Seed = w.Spec.Seed + r }, w.Warmup, w.Window);
+            oneSilo.Add(p, e);
+            string line = string.Create(c, $"  round {r + 1}: plain {p.PerSecond:F1} ({p.PerCpuSecond:F1}/CPU-s), one silo {e.PerSecond:F1} ({e.PerCpuSecond:F1})");
+            if (two is not null)
+            {
+                var t = await Members.MeasureAsync(two.Connection.Client, w.Spec with { Seed = w.Spec.Seed + r }, w.Warmup, w.Window, (two.First, two.Second), two.ProcessIds);
+                var p2 = await plain.RunAsync(w.Window);
+                twoSilos.Add(p2, t);
+                line += string.Create(c, $", two silos {t.PerSecond:F1} ({t.PerCpuSecond:F1}), plain {p2.PerSecond:F1} ({p2.PerCpuSecond:F1})");
+            }
+            Console.WriteLine(line + " steps/s");
+        }
+        oneSilo.Print(string.Create(c, $"{w.Name}: target ≥ {w.OneSiloTarget:F2}"));
+        if (two is not null) twoSilos.Print(string.Create(c, $"{w.Name}: target ≥ {w.TwoSiloTarget:F2}"));
+    }
 }
 
-/// <summary>2. The same GAN in PyTorch (benchmarks/pytorch_gan.py), interleaved with the plain TorchSharp loop.</summary>
+/// <summary>2. The same GANs as a PyTorch user would write them (benchmarks/pytorch_gan.py), interleaved with the plain TorchSharp loop.</summary>
 internal static class PyTorchComparison
 {
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
+        Console.WriteLine("2. the same GANs in idiomatic PyTorch (one D step and one G step with loss.backward(); one thread each, same windows, alternating; CPU time of each one's thread)");
+        foreach (var w in s.Workloads) await RunAsync(s, w);
+    }
+
+    private static async Task RunAsync(BenchSettings s, Workload w)
+    {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine("2. the same GAN and schedule in PyTorch (one thread each, same windows, alternating; CPU time of each one's thread)");
         PythonTorch torch;
-        try { torch = PythonTorch.Start(s.Python, s.PythonScript); }
+        try { torch = PythonTorch.Start(s.Python, s.PythonScript, w.Name); }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or FileNotFoundException)
         {
-            Console.WriteLine($"  not measured: {e.Message}");
+            Console.WriteLine($"  {w.Name}: not measured: {e.Message}");
             return;
         }
         using (torch)
         {
-            Console.WriteLine($"  PyTorch: {torch.Versions()}; OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset");
+            Console.WriteLine($"  {w.Name}: PyTorch {torch.Versions()}; OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset");
             await using var plain = new PlainRunner();
-            await plain.StartAsync(s.Spec, s.Warmup);
-            torch.Run(s.Warmup);
+            await plain.StartAsync(w.Spec, w.Warmup);
+            torch.Run(w.Warmup);
             var comparison = new Comparison("PyTorch", "plain TorchSharp loop");
             for (int r = 0; r < s.Rounds; r++)
             {
-                var b = torch.Run(s.Window);
-                var a = await plain.RunAsync(s.Window);
+                var b = torch.Run(w.Window);
+                var a = await plain.RunAsync(w.Window);
                 comparison.Add(b, a);
-                Console.WriteLine(string.Create(c, $"  round {r + 1}: PyTorch {b.PerSecond:F0} ({b.PerCpuSecond:F0}/CPU-s), TorchSharp {a.PerSecond:F0} ({a.PerCpuSecond:F0}) steps/s"));
+                Console.WriteLine(string.Create(c, $"  round {r + 1}: PyTorch {b.PerSecond:F1} ({b.PerCpuSecond:F1}/CPU-s), TorchSharp {a.PerSecond:F1} ({a.PerCpuSecond:F1}) steps/s"));
             }
-            results.PlainStepsPerSecond ??= comparison.MedianB;
-            results.PlainStepsPerCpuSecond = comparison.MedianCpuB;
-            results.PyTorchStepsPerCpuSecond = comparison.MedianCpuA;
-            comparison.Print("target ≥ 1");
-            // The BLAS of each at the model's matrix shapes (forward, weight gradient, input gradient), per CPU-second.
-            int b_ = s.Spec.Training.BatchSize, w = s.Spec.Model.Generator.Width;
-            foreach (var (m, k, n, what) in new[] { (b_, w, w, "forward [B,128]·[128,128]"), (w, b_, w, "weight grad [128,B]·[B,128]"), (s.Quick ? 1024 : 2048, s.Quick ? 1024 : 2048, s.Quick ? 1024 : 2048, "large square") })
-            {
-                int reps = (long)m * k * n > 100_000_000 ? 5 : 2000; // long: 2048³ overflows an int (and asked for 2,000 products of 17 GFLOP)
-                var ts = new List<double>();
-                var py = new List<double>();
-                for (int r = 0; r < 3; r++)
-                {
-                    ts.Add(await plain.OnThreadAsync(_ => Roofline.MatmulGflops(m, k, n, reps)));
-                    py.Add(torch.MatmulGflops(m, k, n, reps));
-                }
-                Console.WriteLine(string.Create(c, $"  BLAS sgemm {what} ({m}×{k}·{k}×{n}): TorchSharp/libtorch (MKL) {ts.Max():F1}, PyTorch (OpenBLAS) {py.Max():F1} GFLOP per CPU-second (best of 3)"));
-            }
+            comparison.Print($"{w.Name}: TorchSharp / PyTorch");
         }
     }
 }
 
-/// <summary>3. The roofline: one GAN step's FLOP rate against this machine's single-thread matmul peak.</summary>
-internal static class Roofline
-{
-    public static async Task RunAsync(BenchSettings s, BenchResults results)
-    {
-        var c = CultureInfo.InvariantCulture;
-        Console.WriteLine("3. roofline: FLOP rate of the plain loop against the single-thread float32 matmul peak (TorchSharp torch.mm), both per CPU-second of the thread");
-        await using var plain = new PlainRunner();
-        await plain.StartAsync(s.Spec, s.Warmup);
-        double flops = await plain.OnThreadAsync(StepFlops.PerStep);
-        int n = s.Quick ? 1024 : 2048;
-        var peaks = new List<double>();
-        var small = new List<double>();
-        var rates = new List<Rate>();
-        for (int r = 0; r < s.Rounds; r++)
-        {
-            peaks.Add(await plain.OnThreadAsync(_ => MatmulGflops(n, n, n, s.Quick ? 10 : 8)));
-            // The model's own products: [B, 128] × [128, 128].
-            small.Add(await plain.OnThreadAsync(_ => MatmulGflops(s.Spec.Training.BatchSize, s.Spec.Model.Generator.Width, s.Spec.Model.Generator.Width, 2000)));
-            rates.Add(await plain.RunAsync(s.Window));
-        }
-        double peak = peaks.Max();
-        double cpuRate = Stats.Median(rates.Select(r => r.PerCpuSecond));
-        double wallRate = Stats.Median(rates.Select(r => r.PerSecond));
-        double achieved = cpuRate * flops / 1e9;
-        Console.WriteLine(string.Create(c, $"  FLOPs per step (linear layers, the schedule's products): {flops / 1e6:F1} M"));
-        Console.WriteLine(string.Create(c, $"  matmul peak, torch.mm {n}×{n} at one thread: {peak:F1} GFLOP per CPU-second (best of {peaks.Count}; median {Stats.Median(peaks):F1})"));
-        Console.WriteLine(string.Create(c, $"  the model's shape, {s.Spec.Training.BatchSize}×{s.Spec.Model.Generator.Width} · {s.Spec.Model.Generator.Width}×{s.Spec.Model.Generator.Width}: {Stats.Range(small)} GFLOP per CPU-second"));
-        Console.WriteLine(string.Create(c, $"  matmul-bound limit: {peak * 1e9 / flops:F0} steps per CPU-second; plain loop {cpuRate:F0} per CPU-second ({wallRate:F0} per wall second) = {achieved:F1} GFLOP/s = {achieved / peak:F3} of the peak  (target ≥ 0.6)"));
-        // This machine's speed drifts between seconds: each round's loop against the peak measured just before it.
-        var paired = rates.Zip(peaks, (rate, p) => rate.PerCpuSecond * flops / 1e9 / p).ToArray();
-        Console.WriteLine(string.Create(c, $"  each round's loop against the peak measured just before it: {Stats.Range(paired, "F3")} of the peak  (target ≥ 0.6)"));
-        if (results.PyTorchStepsPerCpuSecond is { } py)
-            Console.WriteLine(string.Create(c, $"  PyTorch (from benchmark 2, same FLOPs): {py:F0} steps per CPU-second = {py * flops / 1e9 / peak:F3} of this peak"));
-        var (bytes, gen0) = await plain.AllocationAsync(s.Window);
-        Console.WriteLine(string.Create(c, $"  .NET side of the plain loop: {bytes / 1024:F1} KiB allocated per step, {gen0:F1} gen-0 collections per 1,000 steps ({(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC)"));
-    }
-
-    /// <summary>GFLOP per CPU-second of this thread for <paramref name="repeats"/> products [m,k]×[k,n] (after one untimed).</summary>
-    public static double MatmulGflops(int m, int k, int n, int repeats)
-    {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var a = randn(m, k);
-        var b = randn(k, n);
-        mm(a, b);
-        double cpu = CpuClock.Thread();
-        for (int i = 0; i < repeats; i++) a.matmul(b).Dispose();
-        return 2.0 * m * k * n * repeats / (CpuClock.Thread() - cpu) / 1e9;
-    }
-}
-
-/// <summary>4. Many members training at once on one embedded silo: member-steps per second.</summary>
+/// <summary>3. Many members training at once on one embedded silo: member-steps per second.</summary>
 internal static class ManyMembers
 {
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
         var c = CultureInfo.InvariantCulture;
         int threads = Environment.ProcessorCount;
-        Console.WriteLine($"4. many members on one embedded silo ({threads} compute threads of one intra-op thread): member-steps per second");
+        Console.WriteLine($"3. many members on one embedded silo ({threads} compute threads of one intra-op thread): member-steps per second");
         await using var silo = await EmbeddedSilo.StartAsync(threads);
         var client = silo.Connection.Client;
         var window = TimeSpan.FromSeconds(s.Quick ? 5 : 20);
@@ -291,7 +233,7 @@ internal static class ManyMembers
         Directory.CreateDirectory(directory);
         string path = Path.Combine(directory, "members-scaling.png");
         using var plot = new ScottPlot.Plot();
-        Reports.SamplesPlot.UseSansFont(plot);
+        GanCluster.Client.Reports.SamplesPlot.UseSansFont(plot);
         double[] x = rows.Select(r => Math.Log2(r.Members)).ToArray();
         var wall = plot.Add.Scatter(x, rows.Select(r => r.Rate).ToArray());
         wall.LegendText = "member-steps per second";
@@ -302,7 +244,7 @@ internal static class ManyMembers
         plot.YLabel("member-steps");
         plot.Title($"many members on one embedded silo ({Environment.ProcessorCount} compute threads)");
         plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
-        Reports.SamplesPlot.Save(plot, path, 800, 500);
+        GanCluster.Client.Reports.SamplesPlot.Save(plot, path, 800, 500);
         Console.WriteLine($"  scaling curve: {path}");
     }
 
@@ -310,94 +252,16 @@ internal static class ManyMembers
         (await Task.WhenAll(members.Select(m => m.GetStatusAsync().AsTask()))).Sum(x => x.Step);
 }
 
-/// <summary>5. Moving a DCGAN-sized state (weights and Adam state of G and D) between grains, silos and the store.</summary>
-internal static class StateTransfer
-{
-    public static async Task RunAsync(BenchSettings s, BenchResults results)
-    {
-        var c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"5. state transfer: a DCGAN member's state ({Path.GetFileName(s.DcganSpecPath)}: G and D weights, Adam state, RNG states)");
-        var spec = Members.Untimed(SpecLoader.LoadFile(s.DcganSpecPath)) with { Device = "cpu" };
-        int repeats = s.Quick ? 3 : 8;
-        await using (var one = await EmbeddedSilo.StartAsync(computeThreads: 1))
-        {
-            await MeasureAsync(one.Connection.Client, spec, repeats, "one silo", null);
-        }
-        TwoSilos? two = null;
-        try { two = await TwoSilos.StartAsync(s.SiloDll, computeThreads: 1); }
-        catch (Exception e) when (e is FileNotFoundException or InvalidOperationException or TimeoutException)
-        {
-            Console.WriteLine($"  two silos: not measured: {e.Message}");
-        }
-        if (two is not null)
-        {
-            await using (two)
-                await MeasureAsync(two.Connection.Client, spec, repeats, "two silos", (two.First, two.Second));
-        }
-    }
-
-    private static async Task MeasureAsync(IClusterClient client, GanSpec spec, int repeats, string where, (SiloAddress A, SiloAddress B)? silos)
-    {
-        var c = CultureInfo.InvariantCulture;
-        string donor = Members.NewId("donor"), recipient = Members.NewId("recipient");
-        if (silos is { } p)
-        {
-            await Members.PlaceWorkersAsync(client, donor, p.A, p.A);
-            await Members.PlaceWorkersAsync(client, recipient, p.B, p.B);
-        }
-        var donorG = client.GetGrain<IGeneratorWorkerGrain>(donor);
-        var donorD = client.GetGrain<IDiscriminatorWorkerGrain>(donor);
-        var recipientG = client.GetGrain<IGeneratorWorkerGrain>(recipient);
-        var recipientD = client.GetGrain<IDiscriminatorWorkerGrain>(recipient);
-        await donorG.PrepareAsync(new WorkerSetup(donor, spec, null));
-        await donorD.PrepareAsync(new WorkerSetup(donor, spec, null));
-        var writes = new List<double>();
-        var reads = new List<double>();
-        var copies = new List<double>();
-        var calls = new List<double>();
-        long bytes = 0, weightBytes = 0;
-        for (int r = 0; r < repeats; r++)
-        {
-            // Checkpoint: serialise on the compute thread, write atomically, hash.
-            var clock = Stopwatch.StartNew();
-            var g = await donorG.CheckpointAsync(0);
-            var d = await donorD.CheckpointAsync(0);
-            double write = clock.Elapsed.TotalSeconds;
-            bytes = g.Bytes + d.Bytes;
-            // Restore into another member's workers (on the other silo when there are two): read, verify, build, load.
-            clock.Restart();
-            await recipientG.PrepareAsync(new WorkerSetup(recipient, spec, g));
-            await recipientD.PrepareAsync(new WorkerSetup(recipient, spec, d));
-            double read = clock.Elapsed.TotalSeconds;
-            writes.Add(bytes / write / 1e6);
-            reads.Add(bytes / read / 1e6);
-            copies.Add(bytes / (write + read) / 1e6);
-            // The grain-call transport alone: the recipient's weights to this client (remote from the second silo).
-            clock.Restart();
-            var wg = await recipientG.ExportWeightsAsync();
-            var wd = await recipientD.ExportWeightsAsync();
-            weightBytes = wg.LongLength + wd.LongLength;
-            calls.Add(weightBytes / clock.Elapsed.TotalSeconds / 1e6);
-        }
-        Console.WriteLine(string.Create(c, $"  {where}: state {bytes / 1e6:F2} MB (weights {weightBytes / 1e6:F2} MB); median of {repeats} (MB/s):"));
-        Console.WriteLine($"    checkpoint write (serialise + atomic file + SHA-256):        {Stats.Range(writes)}");
-        Console.WriteLine($"    checkpoint read into {(silos is null ? "another member" : "a member on the other silo")} (read + verify + build + load): {Stats.Range(reads)}");
-        Console.WriteLine($"    grain to grain through the store (PBT exploit path):        {Stats.Range(copies)}");
-        Console.WriteLine($"    weights only, ExportWeights (serialise + grain call){(silos is null ? " in process" : " from the second silo")}: {Stats.Range(calls)}");
-        await Task.WhenAll(donorG.ReleaseAsync().AsTask(), donorD.ReleaseAsync().AsTask(), recipientG.ReleaseAsync().AsTask(), recipientD.ReleaseAsync().AsTask());
-    }
-}
-
-/// <summary>6. Memory: resident memory and live tensors over a long member and over a sweep of short members.</summary>
+/// <summary>4. Memory: resident memory and live tensors over a long member and over a sweep of short members.</summary>
 internal static class MemoryGrowth
 {
     public static async Task RunAsync(BenchSettings s, BenchResults results)
     {
         var c = CultureInfo.InvariantCulture;
         long steps = s.MemorySteps;
-        Console.WriteLine($"6. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread (all work on it: Gan:Compute:RunInline off, since TorchSharp counts tensors per thread)");
+        Console.WriteLine($"4. memory: VmRSS of this process (embedded silo) and live TorchSharp tensors on the compute thread (one thread: TorchSharp counts tensors per thread)");
         Console.WriteLine($"  ({ProcessMemory.Legend})");
-        await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1, runInline: false);
+        await using var silo = await EmbeddedSilo.StartAsync(computeThreads: 1);
         var compute = silo.Connection.Services.GetRequiredService<TorchCompute>();
         var client = silo.Connection.Client;
 
@@ -428,15 +292,6 @@ internal static class MemoryGrowth
         GC.WaitForPendingFinalizers();
         var before = ProcessMemory.Sample();
         Console.WriteLine(string.Create(c, $"    a full compacting GC at the end gives back {idle.RssMiB - before.RssMiB:F1} MiB of VmRSS ({idle.RssMiB:F1} → {before.RssMiB:F1}; GC heap {idle.GcHeapMiB:F1} → {before.GcHeapMiB:F1}, committed {idle.GcCommittedMiB:F1} → {before.GcCommittedMiB:F1} MiB)"));
-        var (trimmed, trimSeconds) = await compute.RunAsync(() =>
-        {
-            var watch = Stopwatch.StartNew();
-            return (NativeHeap.Trim(), watch.Elapsed.TotalSeconds);
-        });
-        var after = ProcessMemory.Sample();
-        if (trimmed)
-            Console.WriteLine(string.Create(c, $"    malloc_trim(0) at the end ({trimSeconds * 1e3:F1} ms) gives back {before.RssMiB - after.RssMiB:F1} MiB of VmRSS ({before.RssMiB:F1} → {after.RssMiB:F1}; malloc free {before.MallocFreeMiB:F1} → {after.MallocFreeMiB:F1} MiB)"));
-
         int waves = s.MemoryWaves, perWave = 8;
         if (waves == 0) return;
         long shortSteps = s.Quick ? 50 : 400;

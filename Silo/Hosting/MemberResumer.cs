@@ -1,19 +1,10 @@
-using System.Collections.Concurrent;
 using GanCluster.Contracts.Members;
+using GanCluster.Grains.Members;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.Logging;
 
-namespace GanCluster.Grains.Members;
-
-/// <summary>The members whose coordinator loop runs on this silo.</summary>
-public sealed class LocalMembers
-{
-    private readonly ConcurrentDictionary<string, byte> ids = new();
-    public void Add(string memberId) => ids[memberId] = 0;
-    public void Remove(string memberId) => ids.TryRemove(memberId, out _);
-    public IReadOnlyCollection<string> Ids => ids.Keys.ToArray();
-}
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Members across silo restarts. Start: wakes the coordinators of members that were training when the cluster last

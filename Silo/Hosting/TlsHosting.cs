@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Connections.Security;
 using Orleans.Hosting;
 
-namespace GanCluster.Grains.Hosting;
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Configuration section "Gan:Tls": the certificate (PKCS#12 / .pfx, with its private key) that encrypts silo-to-silo

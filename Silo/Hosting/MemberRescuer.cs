@@ -1,13 +1,13 @@
 using GanCluster.Contracts.Members;
 using GanCluster.Contracts.Sweeps;
-using GanCluster.Grains.Hosting;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using GanCluster.Grains;
 
-namespace GanCluster.Grains.Members;
+namespace GanCluster.Silo.Hosting;
 
 /// <summary>
 /// Cluster mode: a grain re-activates on a live silo only when something calls it. When membership declares a silo
@@ -34,7 +34,7 @@ internal sealed class MemberRescuer(
     {
         var c = cluster.Value;
         var e = endpoints.Value;
-        ClusterLog.ClusterMode(logger, GanClusterOptions.DescribeRedis(GanClusterOptions.ParseRedis(c.Redis)), e.AdvertisedIPAddress?.ToString() ?? "?",
+        ClusterLog.ClusterMode(logger, RedisHosting.DescribeRedis(RedisHosting.ParseRedis(c.Redis)), e.AdvertisedIPAddress?.ToString() ?? "?",
             e.SiloPort, e.GatewayPort, c.ProbeTimeout, c.MissedProbesLimit, c.ResponseTimeout);
         watching = Task.Run(() => WatchAsync(stopping.Token), CancellationToken.None);
         return Task.CompletedTask;

@@ -1,3 +1,5 @@
+using GanCluster.Gan.Data;
+using GanCluster.Client.Cli;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime;
@@ -5,7 +7,7 @@ using System.Runtime.InteropServices;
 using GanCluster.Gan.Specs;
 using static TorchSharp.torch;
 
-namespace GanCluster.Client.Cli.Bench;
+namespace GanCluster.Benchmarks;
 
 /// <summary>
 /// <c>bench --suite all|NAME[,NAME...] [--quick]</c>: the performance suite of the performance issue. Every figure
@@ -14,11 +16,11 @@ namespace GanCluster.Client.Cli.Bench;
 /// </summary>
 public static class BenchSuite
 {
-    public static readonly string[] Names = ["gan", "pytorch", "roofline", "members", "transfer", "memory", "packed"];
+    public static readonly string[] Names = ["gan", "pytorch", "members", "memory"];
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--out", "--memory-steps", "--memory-waves");
+        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--dcgan-steps", "--out", "--memory-steps", "--memory-waves");
         if (line.Arguments.Count != 0) throw new UsageException("bench --suite takes no SPEC (use --spec FILE to change the GAN)");
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -30,8 +32,9 @@ public static class BenchSuite
         {
             Quick = quick,
             Root = root,
-            Spec = LoadRing(line.Option("--spec") ?? Path.Combine(root, "examples", "ring8.json")),
-            DcganSpecPath = line.Option("--dcgan") ?? Path.Combine(root, "examples", "digits-dcgan.json"),
+            Spec = Load(line.Option("--spec") ?? Path.Combine(root, "examples", "ring8.json"), "--spec"),
+            Dcgan = Load(line.Option("--dcgan") ?? Path.Combine(root, "examples", "digits-dcgan.json"), "--dcgan"),
+            DcganWindow = line.Option("--dcgan-steps") is { } ds ? PositiveInt(ds, "--dcgan-steps") : quick ? 30 : 120,
             Python = line.Option("--python") ?? "/usr/bin/python3",
             PythonScript = Path.Combine(root, "benchmarks", "pytorch_gan.py"),
             SiloDll = line.Option("--silo-dll") ?? FindSiloDll(root),
@@ -56,11 +59,8 @@ public static class BenchSuite
                 case "silos": await PlainOnly.RunTwoSilosAsync(settings); break;
                 case "gan": await GanThroughput.RunAsync(settings, results); break;
                 case "pytorch": await PyTorchComparison.RunAsync(settings, results); break;
-                case "roofline": await Roofline.RunAsync(settings, results); break;
                 case "members": await ManyMembers.RunAsync(settings, results); break;
-                case "transfer": await StateTransfer.RunAsync(settings, results); break;
                 case "memory": await MemoryGrowth.RunAsync(settings, results); break;
-                case "packed": await PackedMembers.RunAsync(settings, results); break;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ({name}: {(clock.Elapsed - started).TotalSeconds:F0} s)"));
         }
@@ -69,10 +69,10 @@ public static class BenchSuite
         return ExitCodes.Ok;
     }
 
-    private static GanSpec LoadRing(string path)
+    private static GanSpec Load(string path, string option)
     {
-        if (!File.Exists(path)) throw new UsageException($"--spec: no file '{path}'");
-        return SpecLoader.LoadFile(path);
+        if (!File.Exists(path)) throw new UsageException($"{option}: no file '{path}'");
+        return SpecFile.Load(path);
     }
 
     private static void PrintHeader(BenchSettings s, IReadOnlyList<string> chosen)
@@ -84,8 +84,8 @@ public static class BenchSuite
         Console.WriteLine($"CPU kernels: {Gan.Compute.CpuKernels.EnsureConfigured()}");
         Console.WriteLine($"threads: compute threads of one intra-op thread (torch.set_num_threads(1)) everywhere; GC {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode)}; "
             + $"DOTNET_gcServer={Env("DOTNET_gcServer")}, OMP_NUM_THREADS={Env("OMP_NUM_THREADS")}, MKL_NUM_THREADS={Env("MKL_NUM_THREADS")}");
-        var spec = s.Spec;
-        Console.WriteLine(string.Create(c, $"GAN: {spec.Name}: G {spec.Model.NoiseDim}→{spec.Model.Generator.Width}×{spec.Model.Generator.Depth}→2, D 2→{spec.Model.Discriminator.Width}×{spec.Model.Discriminator.Depth}→1, batch {spec.Training.BatchSize}, {spec.Optimizer.Kind}, k={spec.Training.DStepsPerGStep}"));
+        foreach (var w in s.Workloads)
+            Console.WriteLine(string.Create(c, $"GAN {w.Name}: {w.Spec.Name}, {w.Spec.Model.Architecture}, G width {w.Spec.Model.Generator.Width}, D width {w.Spec.Model.Discriminator.Width}, batch {w.Spec.Training.BatchSize}, k={w.Spec.Training.DStepsPerGStep}; windows of {w.Window} steps after {w.Warmup}"));
         Console.WriteLine(string.Create(c, $"method: {s.Rounds} rounds alternating A/B, windows of {s.Window} steps after {s.Warmup} warm-up steps; ratios are medians of per-round ratios"));
     }
 
@@ -137,7 +137,7 @@ public static class BenchSuite
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) return dir.FullName;
         }
-        throw new UsageException("bench --suite runs from the repository (it needs examples/ and benchmarks/): no GanCluster.sln above the working directory");
+        throw new UsageException("the benchmark suite runs from the repository (it needs examples/ and benchmarks/): no GanCluster.sln above the working directory");
     }
 
     private static string FindSiloDll(string root)
@@ -165,8 +165,17 @@ public sealed class BenchSettings
 {
     public required bool Quick { get; init; }
     public required string Root { get; init; }
+    /// <summary>The ring MLP (examples/ring8.json, or --spec).</summary>
     public required GanSpec Spec { get; init; }
-    public required string DcganSpecPath { get; init; }
+    /// <summary>The DCGAN digits example (examples/digits-dcgan.json, or --dcgan).</summary>
+    public required GanSpec Dcgan { get; init; }
+    public required int DcganWindow { get; init; }
+    /// <summary>The two workloads the speed benchmarks measure, with the targets of the cluster against the plain loop.</summary>
+    public IReadOnlyList<Workload> Workloads =>
+    [
+        new("ring", Spec, Window, Warmup, 0.85, 0.70),
+        new("dcgan", Dcgan, DcganWindow, Math.Max(10, DcganWindow / 4), 0.95, 0.90),
+    ];
     public required string Python { get; init; }
     public required string PythonScript { get; init; }
     public required string SiloDll { get; init; }
@@ -181,13 +190,11 @@ public sealed class BenchSettings
     public string? OutDirectory { get; init; }
 }
 
-/// <summary>Figures one benchmark passes to a later one (the roofline uses the plain loop's rate).</summary>
-public sealed class BenchResults
-{
-    public double? PlainStepsPerSecond { get; set; }
-    public double? PlainStepsPerCpuSecond { get; set; }
-    public double? PyTorchStepsPerCpuSecond { get; set; }
-}
+/// <summary>Figures one benchmark passes to a later one (none at present).</summary>
+public sealed class BenchResults;
+
+/// <summary>One GAN the speed benchmarks run, with its timing windows and the cluster's targets against the plain loop.</summary>
+public sealed record Workload(string Name, GanSpec Spec, int Window, int Warmup, double OneSiloTarget, double TwoSiloTarget);
 
 internal static class Stats
 {
