@@ -20,7 +20,7 @@ public static class BenchSuite
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--dcgan-steps", "--out", "--memory-steps", "--memory-waves");
+        line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--dcgan-steps", "--workloads", "--out", "--memory-steps", "--memory-waves");
         if (line.Arguments.Count != 0) throw new UsageException("bench --suite takes no SPEC (use --spec FILE to change the GAN)");
         string suite = line.Option("--suite")!;
         var chosen = suite == "all" ? Names : suite.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -35,6 +35,7 @@ public static class BenchSuite
             Spec = Load(line.Option("--spec") ?? Path.Combine(root, "examples", "ring8.json"), "--spec"),
             Dcgan = Load(line.Option("--dcgan") ?? Path.Combine(root, "examples", "digits-dcgan.json"), "--dcgan"),
             DcganWindow = line.Option("--dcgan-steps") is { } ds ? PositiveInt(ds, "--dcgan-steps") : quick ? 30 : 120,
+            WorkloadNames = Workloads(line.Option("--workloads") ?? "ring,dcgan"),
             Python = line.Option("--python") ?? "/usr/bin/python3",
             PythonScript = Path.Combine(root, "benchmarks", "pytorch_gan.py"),
             SiloDll = line.Option("--silo-dll") ?? FindSiloDll(root),
@@ -67,6 +68,14 @@ public static class BenchSuite
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"suite finished in {clock.Elapsed.TotalMinutes:F1} min"));
         return ExitCodes.Ok;
+    }
+
+    private static string[] Workloads(string text)
+    {
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var n in names)
+            if (n is not ("ring" or "dcgan")) throw new UsageException($"--workloads: unknown workload '{n}' (ring, dcgan)");
+        return names.Length > 0 ? names : throw new UsageException("--workloads: name at least one of ring, dcgan");
     }
 
     private static GanSpec Load(string path, string option)
@@ -170,11 +179,16 @@ public sealed class BenchSettings
     /// <summary>The DCGAN digits example (examples/digits-dcgan.json, or --dcgan).</summary>
     public required GanSpec Dcgan { get; init; }
     public required int DcganWindow { get; init; }
-    /// <summary>The two workloads the speed benchmarks measure, with the targets of the cluster against the plain loop.</summary>
+    /// <summary>--workloads: which of ring and dcgan the speed benchmarks run (both by default).</summary>
+    public required string[] WorkloadNames { get; init; }
+    /// <summary>The workloads the speed benchmarks measure, with the targets of the cluster against the plain loop.</summary>
     public IReadOnlyList<Workload> Workloads =>
     [
-        new("ring", Spec, Window, Warmup, 0.85, 0.70),
-        new("dcgan", Dcgan, DcganWindow, Math.Max(10, DcganWindow / 4), 0.95, 0.90),
+        .. new Workload[]
+        {
+            new("ring", Spec, Window, Warmup, 0.85, 0.70),
+            new("dcgan", Dcgan, DcganWindow, Math.Max(10, DcganWindow / 4), 0.95, 0.90),
+        }.Where(w => WorkloadNames.Contains(w.Name)),
     ];
     public required string Python { get; init; }
     public required string PythonScript { get; init; }

@@ -96,11 +96,21 @@ def main():
                 gan.step()
             print(f"steps_per_second {n / (time.perf_counter() - start):.3f} {time.thread_time() - cpu:.6f}", flush=True)
         elif words[0] == "versions":
-            print(f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}, model {model}", flush=True)
+            print(f"python {sys.version.split()[0]}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+                  f"blas {blas_name()}, model {model}", flush=True)
         elif words[0] == "quit":
             break
         else:
             print(f"error unknown command {words[0]}", flush=True)
+
+
+def blas_name():
+    """The BLAS library this process loaded (Debian's torch uses the system libblas: install libopenblas0 for OpenBLAS,
+    or it runs the reference BLAS, about 10x slower)."""
+    torch.mm(torch.ones(2, 2), torch.ones(2, 2))
+    with open("/proc/self/maps") as maps:
+        names = {line.split()[-1] for line in maps if "blas" in line.lower()}
+    return ", ".join(sorted(names)) or "unknown"
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using GanCluster.Gan.Specs;
 
 namespace GanCluster.Contracts.Members;
@@ -20,6 +21,11 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [Alias("Cancel"), ResponseTimeout("00:05:00")] ValueTask<MemberStatus> CancelAsync();
     /// <summary>Checkpoints and stops the loop without changing the member's state, then deactivates (silo shutdown).</summary>
     [Alias("Suspend"), ResponseTimeout("00:05:00")] ValueTask SuspendAsync();
+    /// <summary>
+    /// PBT: from the sweep, when a round this member waits for may be complete (a member of its population reported
+    /// or finished): the member asks for its verdict again, at once, instead of polling.
+    /// </summary>
+    [Alias("PbtRoundMoved"), OneWay] Task PbtRoundMovedAsync();
     [Alias("Subscribe")] ValueTask SubscribeAsync(IMemberObserver observer);
     [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(IMemberObserver observer);
 }

@@ -24,8 +24,9 @@ public interface ISweepGrain : IGrainWithStringKey
     [Alias("MemberUpdated"), OneWay] Task MemberUpdatedAsync(MemberStatus status);
     /// <summary>
     /// PBT: a member at an interval reports its fitness and its checkpoint at this step. Rounds are synchronous per
-    /// population: the answer is Wait until every running member of the population has reported at this step, then
-    /// Continue or Exploit, decided on the whole round's ranking (so a sweep's lineage repeats by its seed). A report
+    /// population: the answer is Wait until every running member of the population has reported at this step (the
+    /// sweep then tells the waiting members, <see cref="Members.ICoordinatorGrain.PbtRoundMovedAsync"/>, and they
+    /// report again), then Continue or Exploit, decided on the whole round's ranking (so a sweep's lineage repeats by its seed). A report
     /// with no fitness (a diverged member) is answered at once, from the latest round. Interleaves with the sweep's
     /// own calls, so a member asking here never deadlocks with it.
     /// </summary>

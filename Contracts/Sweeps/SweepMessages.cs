@@ -47,7 +47,7 @@ public enum PbtAction
 {
     /// <summary>Carry on with your own weights and hyperparameters.</summary>
     Continue,
-    /// <summary>Members of your population have not reached this interval yet: ask again shortly.</summary>
+    /// <summary>Members of your population have not reached this interval yet: you will be told when to ask again.</summary>
     Wait,
     /// <summary>Load the donor's checkpoint and train on under the explored hyperparameters.</summary>
     Exploit,

@@ -197,6 +197,9 @@ public sealed class SweepGrain(
     }
 
     private bool lineageDirty;
+    /// <summary>PBT: members told to wait for their round, by population; told when it moves (in memory: a member that
+    /// hears nothing asks again after a while).</summary>
+    private readonly Dictionary<int, HashSet<string>> waitingForRound = [];
 
     public ValueTask<PbtVerdict> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
     {
@@ -222,11 +225,24 @@ public sealed class SweepGrain(
         // Synchronous rounds: wait for every running member of the population that has not reached this step yet.
         bool waiting = population.Any(m => m != member && m.Started && !m.State.IsFinished()
             && m.Reports.Select(r => r.Step).DefaultIfEmpty(-1).Max() < step && m.Step <= step);
-        if (waiting) return ValueTask.FromResult(PbtVerdict.Wait);
+        if (waiting)
+        {
+            (waitingForRound.TryGetValue(member.Population, out var set) ? set : waitingForRound[member.Population] = []).Add(memberId);
+            return ValueTask.FromResult(PbtVerdict.Wait);
+        }
+        waitingForRound.GetValueOrDefault(member.Population)?.Remove(memberId);
         var verdict = Decide(member, population, step, step, search, diverged: false);
         member.DecidedStep = step;
         member.Decision = verdict.Exploit;
+        RoundMoved(member.Population);
         return ValueTask.FromResult(verdict);
+    }
+
+    /// <summary>Tells the members of a population that wait for their round to ask again: it may be complete now.</summary>
+    private void RoundMoved(int population)
+    {
+        if (!waitingForRound.Remove(population, out var waiting)) return;
+        foreach (var id in waiting) _ = GrainFactory.GetGrain<ICoordinatorGrain>(id).PbtRoundMovedAsync();
     }
 
     /// <summary>
@@ -288,6 +304,8 @@ public sealed class SweepGrain(
         if (await StopIfFarBehindAsync(member, status)) return;
         if (status.State.IsFinished())
         {
+            // A finished member no longer holds its population's round back.
+            RoundMoved(member.Population);
             await SaveAsync();
             await PumpAsync();
         }

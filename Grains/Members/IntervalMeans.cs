@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using GanCluster.Contracts.Members;
+using GanCluster.Gan.Specs;
+using GanCluster.Contracts.Tensors;
+using GanCluster.Contracts.Workers;
+using GanCluster.Gan.Data;
+using GanCluster.Gan.Evaluation;
+using GanCluster.Grains.Storage;
+using GanCluster.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orleans.Utilities;
+using GanCluster.Grains.Evaluation;
+using GanCluster.Grains.Placement;
+
+namespace GanCluster.Grains.Members;
+
+/// <summary>Means of D's statistics over the steps since the last curve point.</summary>
+internal sealed class IntervalMeans
+{
+    private double dLoss, gLoss, dReal, dFake, gradG, gradD;
+    private int count;
+
+    public void Add(StepStatistics f)
+    {
+        dLoss += f.DLoss; gLoss += f.GLoss; dReal += f.MeanDReal; dFake += f.MeanDFake;
+        gradG += f.GradNormG; gradD += f.GradNormD; count++;
+    }
+
+    public CurvePoint Flush(long step)
+    {
+        int n = Math.Max(count, 1);
+        var point = new CurvePoint(step, dLoss / n, gLoss / n, dReal / n, dFake / n) { GradNormG = gradG / n, GradNormD = gradD / n };
+        dLoss = gLoss = dReal = dFake = gradG = gradD = 0; count = 0;
+        return point;
+    }
+}
