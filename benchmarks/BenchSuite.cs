@@ -139,15 +139,8 @@ public static class BenchSuite
         return at < 0 ? "?" : text[(at + 24)..text.IndexOf('"', at + 24)];
     }
 
-    private static string RepositoryRoot()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) return dir.FullName;
-        }
-        throw new UsageException("the benchmark suite runs from the repository (it needs examples/ and benchmarks/): no GanCluster.sln above the working directory");
-    }
+    private static string RepositoryRoot() => Gan.Data.RepositoryRoot.Find()
+        ?? throw new UsageException("the benchmark suite runs from the repository (it needs examples/ and benchmarks/): no GanCluster.sln above the working directory");
 
     private static string FindSiloDll(string root)
     {

@@ -1,18 +1,6 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
-using GanCluster.Contracts.Members;
-using GanCluster.Gan.Specs;
-using GanCluster.Contracts.Tensors;
 using GanCluster.Contracts.Workers;
-using GanCluster.Gan.Data;
-using GanCluster.Gan.Evaluation;
-using GanCluster.Grains.Storage;
+using GanCluster.Gan.Specs;
 using GanCluster.Grains.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Orleans.Utilities;
-using GanCluster.Grains.Evaluation;
-using GanCluster.Grains.Placement;
 
 namespace GanCluster.Grains.Members;
 

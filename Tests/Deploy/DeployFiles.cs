@@ -11,15 +11,7 @@ namespace GanCluster.Tests.Deploy;
 /// <summary>The files under deploy/, read as the tools that use them would (YAML with merge keys, Dockerfile lines).</summary>
 public static class DeployFiles
 {
-    public static string RepositoryRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-        }
-    }
+    public static string RepositoryRoot => GanCluster.Gan.Data.RepositoryRoot.Require();
 
     public static string DeployDirectory => Path.Combine(RepositoryRoot, "deploy");
 

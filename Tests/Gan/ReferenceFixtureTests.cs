@@ -28,10 +28,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
 
     private static JsonElement Fixture(string file)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("repository root not found");
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "Tests", "Fixtures", "reference", file)));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryRoot.Require(), "Tests", "Fixtures", "reference", file)));
         return doc.RootElement.Clone();
     }
 

@@ -9,15 +9,7 @@ namespace GanCluster.Tests.Observability;
 /// <summary>The monitoring files under deploy/ and the PromQL expressions they hold.</summary>
 public static partial class DeployFiles
 {
-    public static string Root
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) dir = dir.Parent;
-            return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root not found"), "deploy");
-        }
-    }
+    public static string Root => Path.Combine(GanCluster.Gan.Data.RepositoryRoot.Require(), "deploy");
 
     public static string PrometheusConfig => Path.Combine(Root, "prometheus.yml");
     public static string AlertRules => Path.Combine(Root, "prometheus", "alerts.yml");

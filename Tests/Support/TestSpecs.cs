@@ -22,15 +22,7 @@ public static class TestSpecs
         Checkpoint = new CheckpointSpec { Every = Math.Max(1, steps / 4), Keep = 10 },
     };
 
-    public static string ExamplesDirectory
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GanCluster.sln"))) dir = dir.Parent;
-            return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root not found"), "examples");
-        }
-    }
+    public static string ExamplesDirectory => Path.Combine(GanCluster.Gan.Data.RepositoryRoot.Require(), "examples");
 }
 
 public static class Eventually

@@ -15,7 +15,7 @@ public sealed class ImageDataset : IRealData, IDisposable
     public const string ShippedDigitsFolder = "datasets/digits";
     public const string ShippedImagesFile = "digits-images-idx3-ubyte.gz";
     public const string ShippedLabelsFile = "digits-labels-idx1-ubyte.gz";
-    private const string SolutionFile = "GanCluster.sln";
+    private const string SolutionFile = RepositoryRoot.SolutionFile;
 
     private readonly byte[] pixels;
     private readonly byte[] labelBytes;
@@ -92,14 +92,7 @@ public sealed class ImageDataset : IRealData, IDisposable
         if (Environment.GetEnvironmentVariable("GANCLUSTER_DIGITS") is { Length: > 0 } configured)
             return Directory.Exists(configured) ? configured
                 : throw new DirectoryNotFoundException($"GANCLUSTER_DIGITS names '{configured}', which is not a folder");
-        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (var folder = new DirectoryInfo(start); folder is not null; folder = folder.Parent)
-            {
-                if (File.Exists(Path.Combine(folder.FullName, SolutionFile)))
-                    return Path.Combine(folder.FullName, ShippedDigitsFolder);
-            }
-        }
+        if (RepositoryRoot.Find() is { } root) return Path.Combine(root, ShippedDigitsFolder);
         throw new DirectoryNotFoundException(
             $"cannot find the shipped digits: no folder above '{AppContext.BaseDirectory}' or the working directory holds {SolutionFile}; set GANCLUSTER_DIGITS to the {ShippedDigitsFolder} folder");
     }

@@ -51,12 +51,16 @@ public sealed class ConditionalEmbedding : Module<Tensor, Tensor>
         return cat([inputs, embedded.to(inputs.dtype)], 1);
     }
 
-    /// <summary>⟨embed(labels), features⟩ per sample: features [B, dim] → [B].</summary>
-    public Tensor Project(Tensor features, Tensor labels)
+    /// <summary>
+    /// ⟨embed(labels), features⟩ per sample: features [B, dim] → [B]. Packed (PacGAN, m &gt; 1): features [B/m, dim] of
+    /// tuples of m samples, labels [B]; a tuple's class vector is the sum of its samples' → [B/m].
+    /// </summary>
+    public Tensor Project(Tensor features, Tensor labels, int packing = 1)
     {
-        using var embedded = forward(labels);
-        using var product = embedded * features;
-        return product.sum(1);
+        using var scope = NewDisposeScope();
+        var embedded = forward(labels);
+        if (packing > 1) embedded = embedded.view(-1, packing, Dim).sum(1);
+        return (embedded * features).sum(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>The labels of a conditional network's call, or a clear error when the caller forgot them.</summary>

@@ -68,6 +68,7 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
     private readonly MinibatchDiscrimination? minibatch;
     private readonly Linear head;
     private readonly ConditionalEmbedding? projection;
+    private readonly int packing;
 
     /// <summary>F, the width of the features returned by <see cref="Discriminate"/>.</summary>
     public int FeatureCount { get; }
@@ -82,10 +83,13 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
     /// <param name="minibatchKernels">Kernels of minibatch discrimination before the head; 0 for none.</param>
     /// <param name="featureDim">0: the features are the flattened conv output (2w·49); otherwise a Linear + LeakyReLU to
     /// this width first (a smaller F makes minibatch discrimination's T, F × kernels·kernelDim, much cheaper).</param>
+    /// <param name="packing">PacGAN's m: D scores m images at once, stacked as channels; 1 is off.</param>
     public DcganDiscriminator(int width = 64, int classCount = 0, string normalization = "batch",
-        int minibatchKernels = 0, int minibatchKernelDim = 5, int featureDim = 0) : base("discriminator")
+        int minibatchKernels = 0, int minibatchKernelDim = 5, int featureDim = 0, int packing = 1) : base("discriminator")
     {
         ImageShapes.Check(1, width, classCount);
+        if (packing < 1) throw new ArgumentOutOfRangeException(nameof(packing), packing, "techniques.packing: must be 1 (off) or more");
+        this.packing = packing;
         if (minibatchKernels < 0) throw new ArgumentOutOfRangeException(nameof(minibatchKernels), minibatchKernels, "must be 0 (off) or more");
         if (featureDim < 0) throw new ArgumentOutOfRangeException(nameof(featureDim), featureDim, "must be 0 (flattened conv output) or more");
         ClassCount = classCount;
@@ -93,7 +97,7 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
 
         var modules = new List<(string, Module<Tensor, Tensor>)>
         {
-            ("conv1", Conv2d(1, width, 4, 2, 1)),                                         // [B, w, 14, 14]
+            ("conv1", Conv2d(packing, width, 4, 2, 1)),                                   // [B/m, w, 14, 14]
             ("act1", LeakyReLU(0.2)),
             ("conv2", Conv2d(width, 2L * width, 4, 2, 1, bias: normalization == "none")), // [B, 2w, 7, 7]
         };
@@ -133,11 +137,11 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
     public override (Tensor Logits, Tensor Features) Discriminate(Tensor x, Tensor? labels)
     {
         using var scope = NewDisposeScope();
-        var features = body.forward(ImageShapes.AsImages(x));
+        var features = body.forward(Packing.Pack(ImageShapes.AsImages(x), packing));
         var hidden = minibatch is null ? features : minibatch.forward(features);
         var logits = head.forward(hidden).squeeze(-1);
         if (projection is not null)
-            logits = logits + projection.Project(features, ConditionalEmbedding.Require(labels, "discriminator"));
+            logits = logits + projection.Project(features, ConditionalEmbedding.Require(labels, "discriminator"), packing);
         return (logits.MoveToOuterDisposeScope(), features.MoveToOuterDisposeScope());
     }
 }

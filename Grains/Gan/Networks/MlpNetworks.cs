@@ -48,12 +48,16 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
     private readonly Module<Tensor, Tensor>? minibatch;
     private readonly Linear head;
     private readonly int classCount;
+    private readonly int packing;
 
-    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5)
+    /// <param name="packing">PacGAN's m: D scores tuples of m samples (each with its class when conditional); 1 is off.</param>
+    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5, int packing = 1)
         : base("discriminator")
     {
+        if (packing < 1) throw new ArgumentOutOfRangeException(nameof(packing), packing, "techniques.packing: must be 1 (off) or more");
         this.classCount = classCount;
-        body = MlpStack.Hidden(dataDim + classCount, spec, out int features);
+        this.packing = packing;
+        body = MlpStack.Hidden((dataDim + classCount) * packing, spec, out int features);
         if (minibatchKernels > 0)
         {
             minibatch = new MinibatchDiscrimination(features, minibatchKernels, minibatchKernelDim);
@@ -66,7 +70,7 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
 
     public override (Tensor Logits, Tensor Features) Discriminate(Tensor x, Tensor? labels)
     {
-        var features = body.forward(OneHot.Join(x, labels, classCount));
+        var features = body.forward(Packing.Pack(OneHot.Join(x, labels, classCount), packing));
         var h = minibatch is null ? features : minibatch.forward(features);
         return (head.forward(h).squeeze(-1), features);
     }

@@ -24,3 +24,21 @@ public abstract class DiscriminatorNetwork : nn.Module
 
     public abstract (Tensor Logits, Tensor Features) Discriminate(Tensor x, Tensor? labels);
 }
+
+/// <summary>
+/// PacGAN packing (Lin et al. 2018): a batch of B samples [B, F…] becomes B/m tuples of m consecutive samples, joined
+/// along the first feature axis ([B/m, m·F…]: an MLP's inputs, an image's channels), which D scores together.
+/// </summary>
+public static class Packing
+{
+    public static Tensor Pack(Tensor x, int m)
+    {
+        if (m == 1) return x;
+        long rows = x.shape[0];
+        if (rows % m != 0) throw new ArgumentException($"techniques.packing: a batch of {rows} samples does not split into tuples of {m}");
+        var shape = x.shape.ToArray();
+        shape[0] = rows / m;
+        shape[1] *= m;
+        return x.reshape(shape);
+    }
+}

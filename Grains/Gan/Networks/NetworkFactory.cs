@@ -25,8 +25,8 @@ public static class NetworkFactory
         var m = spec.Model;
         return m.Architecture switch
         {
-            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.Normalization, mb.Kernels, mb.KernelDim),
-            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim),
+            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.Normalization, mb.Kernels, mb.KernelDim, packing: spec.Techniques.Packing),
+            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim, spec.Techniques.Packing),
         };
     }
 }

@@ -103,6 +103,11 @@ public sealed record TechniquesSpec
     public int UnrolledSteps { get; init; }
     /// <summary>Conditional GAN (Mirza &amp; Osindero 2014): G and D receive the class (the mode index for mixtures).</summary>
     public bool Conditional { get; init; }
+    /// <summary>
+    /// PacGAN packing (Lin et al. 2018): D scores m samples at once, concatenated (an MLP's inputs, an image's
+    /// channels), real m-tuples against fake ones; 1 is off. The batch is cut into B/m tuples of consecutive samples.
+    /// </summary>
+    public int Packing { get; init; } = 1;
 }
 
 

@@ -124,6 +124,9 @@ public static partial class SpecValidator
                     p.Add("techniques.minibatchDiscrimination: cannot be combined with loss.kind wasserstein_gp (the gradient penalty assumes D scores each sample on its own)");
             }
             Range(p, "techniques.unrolledSteps", q.UnrolledSteps, 0, 50);
+            Range(p, "techniques.packing", q.Packing, 1, 16);
+            if (q.Packing > 1 && spec.Training is { } training && training.BatchSize % q.Packing != 0)
+                p.Add($"training.batchSize: must be a multiple of techniques.packing ({q.Packing}: D scores tuples of that many samples), got {training.BatchSize}");
         }
 
         var o = spec.Optimizer;

@@ -144,14 +144,17 @@ public sealed partial class DiscriminatorModel : IDisposable
 
     /// <summary>
     /// WGAN-GP: (‖∇D(x̂)‖₂ − 1)² at random points x̂ on the lines between real and fake samples (Gulrajani et al. 2017).
-    /// The real sample's class labels the interpolate in the conditional case.
+    /// The real sample's class labels the interpolate in the conditional case. Packed (PacGAN), the points lie on the
+    /// lines between real and fake m-tuples (one ε per tuple), and the norm is of the gradient at the whole tuple.
     /// </summary>
     public Tensor GradientPenalty(Tensor real, Tensor fake, Tensor? labels)
     {
+        int m = spec.Techniques.Packing;
         var shape = new long[real.dim()];
-        shape[0] = real.shape[0];
+        shape[0] = real.shape[0] / m;
         for (int d = 1; d < shape.Length; d++) shape[d] = 1;
-        return GradientPenalty(real, fake, labels, rand(shape, device: device, generator: dataRng));
+        var epsilon = rand(shape, device: device, generator: dataRng);
+        return GradientPenalty(real, fake, labels, m == 1 ? epsilon : epsilon.repeat_interleave(m, 0));
     }
 
     /// <summary><see cref="GradientPenalty(Tensor, Tensor, Tensor?)"/> at given mixing weights [B, 1, …] (tests: fixed ε).</summary>
@@ -162,7 +165,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         // retain_graph: the penalty is differentiated again with D's loss, through this graph (TorchSharp defaults it to false).
         var gradient = autograd.grad([scores.sum()], [mixed], retain_graph: true, create_graph: true)[0];
         // The epsilon keeps the square root differentiable where a gradient vanishes.
-        return ((gradient.flatten(1).square().sum(1) + 1e-12).sqrt() - 1).square().mean();
+        return ((gradient.reshape(gradient.shape[0] / spec.Techniques.Packing, -1).square().sum(1) + 1e-12).sqrt() - 1).square().mean();
     }
 
     /// <summary>
@@ -228,7 +231,16 @@ public sealed partial class DiscriminatorModel : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var (real, realLabels) = Data.SampleWithClasses((int)fake.shape[0], evaluationRng, device);
+        // Packed (PacGAN): whole tuples only; an evaluation count that is not a multiple of m loses its last few.
+        int m = spec.Techniques.Packing;
+        int count = (int)(fake.shape[0] / m * m);
+        if (count == 0) throw new ArgumentException($"D scores tuples of {m} samples (techniques.packing) and was given {fake.shape[0]}");
+        if (count != fake.shape[0])
+        {
+            fake = fake.narrow(0, 0, count);
+            labels = labels?.narrow(0, 0, count);
+        }
+        var (real, realLabels) = Data.SampleWithClasses(count, evaluationRng, device);
         double dReal = sigmoid(network.Discriminate(real, conditional ? realLabels : null).Logits).mean().item<float>();
         double dFake = sigmoid(network.Discriminate(fake.to(device), conditional ? labels?.to(device) : null).Logits).mean().item<float>();
         return (dReal, dFake);
