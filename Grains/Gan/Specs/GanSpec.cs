@@ -108,6 +108,11 @@ public sealed record TechniquesSpec
     /// channels), real m-tuples against fake ones; 1 is off. The batch is cut into B/m tuples of consecutive samples.
     /// </summary>
     public int Packing { get; init; } = 1;
+    /// <summary>
+    /// An exponential moving average of G's weights, ema ← d·ema + (1 − d)·w after every G step, which evaluation and
+    /// the reports sample from (Yazıcı et al. 2019; StyleGAN, BigGAN); 0 is off, else the decay d in (0, 1), e.g. 0.999.
+    /// </summary>
+    public double GeneratorEma { get; init; }
 }
 
 

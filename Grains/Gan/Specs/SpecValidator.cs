@@ -125,6 +125,8 @@ public static partial class SpecValidator
             }
             Range(p, "techniques.unrolledSteps", q.UnrolledSteps, 0, 50);
             Range(p, "techniques.packing", q.Packing, 1, 16);
+            if (!(q.GeneratorEma == 0 || q.GeneratorEma > 0 && q.GeneratorEma < 1))
+                p.Add($"techniques.generatorEma: must be 0 (off) or a decay between 0 and 1 (exclusive), e.g. 0.999, got {Show(q.GeneratorEma)}");
             if (q.Packing > 1 && spec.Training is { } training && training.BatchSize % q.Packing != 0)
                 p.Add($"training.batchSize: must be a multiple of techniques.packing ({q.Packing}: D scores tuples of that many samples), got {training.BatchSize}");
         }

@@ -26,6 +26,8 @@ public sealed partial class GeneratorModel : IDisposable
 {
     private readonly GanSpec spec;
     private readonly GeneratorNetwork network;
+    /// <summary>techniques.generatorEma: the moving average of G's weights, which evaluation samples from; null when off.</summary>
+    private readonly GeneratorNetwork? ema;
     private readonly FlatAdam optimizer;
     private readonly Generator noiseRng;
     private readonly Generator evaluationRng;
@@ -49,6 +51,13 @@ public sealed partial class GeneratorModel : IDisposable
         noiseRng = new Generator(Seeds.For(spec.Seed, "generator.noise"), device);
         evaluationRng = new Generator(Seeds.For(spec.Seed, "generator.evaluation"), device);
         if (spec.Training.Mode == "exchange") shadow = new ShadowDiscriminator(spec, data, device);
+        if (spec.Techniques.GeneratorEma > 0)
+        {
+            // The same initial weights as G (same seed): the average starts where G starts.
+            ema = Seeds.WithGlobalSeed(Seeds.For(spec.Seed, "generator.init"), () => NetworkFactory.Generator(spec, data));
+            ema.to(device);
+            foreach (var p in ema.parameters()) p.requires_grad_(false);
+        }
     }
 
     /// <summary>The gradients of the last optimizer step, flat (for tests).</summary>
@@ -142,6 +151,7 @@ public sealed partial class GeneratorModel : IDisposable
             fake.backward([gradient]);
             optimizer.Step();
             double norm = optimizer.GradientNorm();
+            UpdateAverage();
             Step++;
             return norm;
         }
@@ -151,6 +161,21 @@ public sealed partial class GeneratorModel : IDisposable
             DropRewindState();
         }
     }
+
+    /// <summary>techniques.generatorEma: ema ← d·ema + (1 − d)·w for every parameter; buffers (batch-norm statistics) copied.</summary>
+    private void UpdateAverage()
+    {
+        if (ema is null) return;
+        using var _ = no_grad();
+        double decay = spec.Techniques.GeneratorEma;
+        foreach (var (average, current) in ema.parameters().Zip(network.parameters()))
+            average.mul_(decay).add_(current, alpha: 1 - decay);
+        foreach (var (average, current) in ema.buffers().Zip(network.buffers()))
+            average.copy_(current);
+    }
+
+    /// <summary>The network evaluation samples from: the weights' moving average when techniques.generatorEma is on.</summary>
+    private GeneratorNetwork EvaluationNetwork => ema ?? network;
 
     private void DropPendingBatch()
     {
@@ -171,7 +196,7 @@ public sealed partial class GeneratorModel : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var labels = classCount == 0 ? null : arange(count, dtype: ScalarType.Int64, device: device) % classCount;
-        var samples = network.Generate(Noise(count, evaluationRng), labels);
+        var samples = EvaluationNetwork.Generate(Noise(count, evaluationRng), labels);
         return (samples.MoveToOuterDisposeScope(), labels?.MoveToOuterDisposeScope());
     }
 
@@ -190,6 +215,7 @@ public sealed partial class GeneratorModel : IDisposable
             finally { noiseRng.set_state(current); }
         }
         shadow?.Save(writer);
+        ema?.save(writer);
     }
 
     public void Load(BinaryReader reader)
@@ -198,6 +224,7 @@ public sealed partial class GeneratorModel : IDisposable
         DropRewindState();
         Step = NetworkState.Read(reader, "generator", network, optimizer, noiseRng, evaluationRng);
         shadow?.Load(reader);
+        ema?.load(reader, strict: true);
         // The loaded state carries the hyperparameters it was saved with (a PBT donor's): this member's own apply.
         optimizer.SetHyperparameters(spec.Optimizer.GeneratorLr, spec.Optimizer.Beta1, spec.Optimizer.Beta2);
     }
@@ -207,10 +234,18 @@ public sealed partial class GeneratorModel : IDisposable
 
     public byte[] WeightBytes() => NetworkState.WeightBytes(network);
 
+    /// <summary>The moving average's weights (techniques.generatorEma), empty when off (for tests).</summary>
+    internal byte[] AverageWeightBytes() => ema is null ? [] : NetworkState.WeightBytes(ema);
+
+    /// <summary>G's first parameter and its moving average's, flat (for tests).</summary>
+    internal (float[] Weights, float[] Average) FirstParameter() =>
+        (network.parameters().First().data<float>().ToArray(), ema?.parameters().First().data<float>().ToArray() ?? []);
+
     public void Dispose()
     {
         DropPendingBatch();
         shadow?.Dispose();
+        ema?.Dispose();
         DropRewindState();
         optimizer.Dispose();
         network.Dispose();
