@@ -15,10 +15,12 @@ public sealed class MlpGenerator : GeneratorNetwork
     private readonly Sequential layers;
     private readonly int classCount;
 
-    public MlpGenerator(int noiseDim, int dataDim, NetworkSpec spec, int classCount = 0) : base("generator")
+    /// <param name="initStd">0: the library's initialization; else weights N(0, initStd) and zero biases.</param>
+    public MlpGenerator(int noiseDim, int dataDim, NetworkSpec spec, int classCount = 0, double initStd = 0) : base("generator")
     {
         this.classCount = classCount;
         layers = MlpStack.Build(noiseDim + classCount, dataDim, spec);
+        MlpStack.Initialize(layers, initStd);
         RegisterComponents();
     }
 
@@ -51,7 +53,7 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
     private readonly int packing;
 
     /// <param name="packing">PacGAN's m: D scores tuples of m samples (each with its class when conditional); 1 is off.</param>
-    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5, int packing = 1)
+    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5, int packing = 1, double initStd = 0)
         : base("discriminator")
     {
         if (packing < 1) throw new ArgumentOutOfRangeException(nameof(packing), packing, "techniques.packing: must be 1 (off) or more");
@@ -64,6 +66,8 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
             features += minibatchKernels;
         }
         head = Linear(features, 1);
+        MlpStack.Initialize(body, initStd);
+        MlpStack.Initialize(head, initStd);
         RegisterComponents();
     }
 
@@ -85,19 +89,41 @@ internal static class MlpStack
         return hidden;
     }
 
-    /// <summary>width × depth hidden layers with their activations; <paramref name="outputs"/> is the last width.</summary>
+    /// <summary>
+    /// width × depth hidden layers, each a Linear (no bias before a normalization, which shifts anyway), its
+    /// normalization (spec.Normalization: batch, layer or none for MLPs) and its activation, or a maxout layer of
+    /// spec.Maxout pieces (a Linear to width·pieces and the max over the pieces: its own activation);
+    /// <paramref name="outputs"/> is the last width.
+    /// </summary>
     public static Sequential Hidden(int inputs, NetworkSpec spec, out int outputs)
     {
         var modules = new List<(string, Module<Tensor, Tensor>)>();
+        string normalization = spec.Normalization ?? "none";
+        int pieces = Math.Max(1, spec.Maxout);
         int width = inputs;
         for (int i = 0; i < spec.Depth; i++)
         {
-            modules.Add(($"linear{i}", Linear(width, spec.Width)));
-            modules.Add(($"act{i}", Activation(spec.Activation)));
+            modules.Add(($"linear{i}", Linear(width, (long)spec.Width * pieces, hasBias: normalization == "none")));
+            if (pieces > 1) modules.Add(($"maxout{i}", new Maxout(pieces)));
+            if (normalization == "batch") modules.Add(($"norm{i}", BatchNorm1d(spec.Width)));
+            else if (normalization == "layer") modules.Add(($"norm{i}", LayerNorm(spec.Width)));
+            if (pieces == 1) modules.Add(($"act{i}", Activation(spec.Activation)));
             width = spec.Width;
         }
         outputs = width;
         return Sequential(modules);
+    }
+
+    /// <summary>model.initStd: every Linear's weights N(0, std), its bias zero; 0 leaves the library's initialization.</summary>
+    public static void Initialize(Module module, double std)
+    {
+        if (std <= 0) return;
+        using var _ = no_grad();
+        foreach (var linear in new[] { module }.Concat(module.modules()).Distinct().OfType<Linear>())
+        {
+            init.normal_(linear.weight!, 0, std);
+            if (linear.bias is { } bias) init.zeros_(bias);
+        }
     }
 
     private static Module<Tensor, Tensor> Activation(string name) => name switch
@@ -109,3 +135,9 @@ internal static class MlpStack
     };
 }
 
+
+/// <summary>Maxout (Goodfellow et al. 2013): [B, width·pieces] → the max of each group of pieces, [B, width].</summary>
+internal sealed class Maxout(int pieces) : Module<Tensor, Tensor>("maxout")
+{
+    public override Tensor forward(Tensor x) => x.view(x.shape[0], -1, pieces).amax([-1]);
+}

@@ -14,7 +14,7 @@ public static class NetworkFactory
         {
             "dcgan" => new DcganGenerator(m.NoiseDim, m.Generator.Width, classes),
             "lapgan" => new LapganGenerator(m.NoiseDim, m.Generator.Width, classes),
-            _ => new MlpGenerator(m.NoiseDim, checked((int)data.SampleShape[0]), m.Generator, classes),
+            _ => new MlpGenerator(m.NoiseDim, checked((int)data.SampleShape[0]), m.Generator, classes, m.InitStd),
         };
     }
 
@@ -25,8 +25,8 @@ public static class NetworkFactory
         var m = spec.Model;
         return m.Architecture switch
         {
-            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.Normalization, mb.Kernels, mb.KernelDim, packing: spec.Techniques.Packing),
-            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim, spec.Techniques.Packing),
+            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.NormalizationFor(m.Architecture, discriminator: true), mb.Kernels, mb.KernelDim, packing: spec.Techniques.Packing),
+            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim, spec.Techniques.Packing, m.InitStd),
         };
     }
 }

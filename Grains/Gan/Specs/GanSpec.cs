@@ -156,6 +156,9 @@ public sealed record ModelSpec
     /// <summary>mlp (mixtures) | dcgan (images, Radford et al. 2015) | lapgan (images: the residual coarse-to-fine
     /// generator of Denton et al. 2015, with the DCGAN discriminator).</summary>
     public string Architecture { get; init; } = "mlp";
+    /// <summary>MLPs: initial weights N(0, initStd) and zero biases (PacGAN uses 0.02); 0 keeps the library's default
+    /// (uniform, scaled by fan-in). The DCGAN and LAPGAN networks always start from N(0, 0.02).</summary>
+    public double InitStd { get; init; }
 }
 
 
@@ -164,10 +167,19 @@ public sealed record NetworkSpec
     public int Width { get; init; } = 128;
     /// <summary>Number of hidden layers.</summary>
     public int Depth { get; init; } = 2;
-    /// <summary>relu | leaky_relu | tanh (MLPs).</summary>
+    /// <summary>relu | leaky_relu | tanh (MLPs; a maxout layer is its own activation).</summary>
     public string Activation { get; init; } = "relu";
-    /// <summary>Convolutional discriminators: batch | layer | none.</summary>
-    public string Normalization { get; init; } = "batch";
+    /// <summary>
+    /// batch | layer | none after each hidden layer (whose bias it makes redundant, so the layer has none). Unset: batch
+    /// for the convolutional discriminator, none for MLPs. The DCGAN and LAPGAN generators have their own batch norm.
+    /// </summary>
+    public string? Normalization { get; init; }
+    /// <summary>MLPs: maxout hidden layers of this many pieces (Goodfellow et al. 2013; PacGAN's D uses 5); 0 is off.</summary>
+    public int Maxout { get; init; }
+
+    /// <summary>The normalization in force for <paramref name="architecture"/>: the field, or its default there.</summary>
+    public string NormalizationFor(string architecture, bool discriminator) =>
+        Normalization ?? (discriminator && architecture != "mlp" ? "batch" : "none");
 }
 
 

@@ -44,7 +44,7 @@ public sealed record ModelFootprint(long GeneratorParameters, long Discriminator
         };
         (long dParams, long dActs, long features) = m.Architecture switch
         {
-            "dcgan" or "lapgan" => DcganDiscriminator(m.Discriminator.Width, m.Discriminator.Normalization),
+            "dcgan" or "lapgan" => DcganDiscriminator(m.Discriminator.Width, m.Discriminator.NormalizationFor(m.Architecture, discriminator: true)),
             _ => MlpHidden(dataDim + classes, m.Discriminator),
         };
         dParams += (long)features * kernels * kernelDim + features + kernels + 1 + (long)classes * (image ? features : 0);
@@ -72,11 +72,11 @@ public sealed record ModelFootprint(long GeneratorParameters, long Discriminator
 
     private static (long Parameters, long Activations, long Features) MlpHidden(int inputs, NetworkSpec n)
     {
-        long parameters = 0, activations = 0, width = inputs;
+        long parameters = 0, activations = 0, width = inputs, pieces = Math.Max(1, n.Maxout);
         for (int i = 0; i < n.Depth; i++)
         {
-            parameters += width * n.Width + n.Width;
-            activations += 2L * n.Width;
+            parameters += (width * n.Width + n.Width) * pieces;
+            activations += (pieces + 1L) * n.Width;
             width = n.Width;
         }
         return (parameters, activations, width);

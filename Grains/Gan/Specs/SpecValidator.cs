@@ -89,10 +89,17 @@ public static partial class SpecValidator
                     : $"model.architecture: {m.Architecture} generates 28×28 images; mixtures (data.kind {d.Kind}) need mlp");
             if (m.Discriminator is { } dn)
             {
-                OneOf(p, "model.discriminator.normalization", dn.Normalization, Normalizations);
-                if (dn.Normalization == "batch" && m.Architecture != "mlp" && spec.Loss?.Kind == "wasserstein_gp")
+                if (dn.Normalization is not null) OneOf(p, "model.discriminator.normalization", dn.Normalization, Normalizations);
+                if (dn.NormalizationFor(m.Architecture, discriminator: true) == "batch" && spec.Loss?.Kind == "wasserstein_gp")
                     p.Add("model.discriminator.normalization: batch cannot be used with loss.kind wasserstein_gp (batch norm makes each score depend on the batch, which the gradient penalty assumes it does not); use layer or none");
             }
+            if (m.Generator is { Normalization: { } gn })
+            {
+                OneOf(p, "model.generator.normalization", gn, Normalizations);
+                if (m.Architecture != "mlp") p.Add($"model.generator.normalization: applies to mlp generators (the {m.Architecture} generator has its own batch norm)");
+            }
+            if (!(m.InitStd >= 0 && m.InitStd <= 1)) p.Add($"model.initStd: must be 0 (the library's default) or a standard deviation up to 1, got {Show(m.InitStd)}");
+            else if (m.InitStd > 0 && m.Architecture != "mlp") p.Add($"model.initStd: applies to mlp networks (the {m.Architecture} networks start from N(0, 0.02))");
             Network(p, "model.generator", m.Generator);
             Network(p, "model.discriminator", m.Discriminator);
         }
@@ -187,6 +194,7 @@ public static partial class SpecValidator
         Range(p, $"{path}.width", n.Width, 1, 65536);
         Range(p, $"{path}.depth", n.Depth, 0, 64);
         OneOf(p, $"{path}.activation", n.Activation, Activations);
+        if (n.Maxout != 0) Range(p, $"{path}.maxout", n.Maxout, 2, 16);
     }
 
     private static void Range(List<string> p, string path, long value, long min, long max)
