@@ -24,7 +24,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
     private const double AbsoluteTolerance = 1e-5;
     private const double RelativeTolerance = 1e-5;
 
-    private static readonly string[] Files = ["mlp_losses.json", "minibatch_discrimination.json"];
+    private static readonly string[] Files = ["mlp_losses.json", "minibatch_discrimination.json", "packing.json"];
 
     private static JsonElement Fixture(string file)
     {
@@ -92,6 +92,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
             {
                 FeatureMatching = c.GetProperty("feature_matching").GetBoolean(),
                 UnrolledSteps = c.GetProperty("unrolled_steps").GetInt32(),
+                Packing = fixture.TryGetProperty("packing", out var packing) ? packing.GetInt32() : 1,
                 MinibatchDiscrimination = mb.ValueKind == JsonValueKind.Null
                     ? new MinibatchDiscriminationSpec()
                     : new MinibatchDiscriminationSpec { Kernels = mb.GetProperty("kernels").GetInt32(), KernelDim = mb.GetProperty("kernel_dim").GetInt32() },

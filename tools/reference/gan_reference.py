@@ -68,6 +68,16 @@ F64 = torch.float64
 kink_margin = [math.inf]
 
 
+# PacGAN packing (Lin et al. 2018): D scores tuples of PACK[0] consecutive samples, concatenated; 1 is off.
+PACK = [1]
+
+
+def pack(x):
+    """[B, d] -> [B/m, m*d]: each row the concatenation of m consecutive samples."""
+    m = PACK[0]
+    return x if m == 1 else x.reshape(x.shape[0] // m, -1)
+
+
 def note_kink(z):
     kink_margin[0] = min(kink_margin[0], z.detach().abs().min().item())
 
@@ -107,7 +117,7 @@ def minibatch_features(t, f, include_self):
 
 def discriminate(w, x, minibatch=False):
     """(logits [B], features [B, WIDTH]) of one batch (the minibatch layer sees only this batch)."""
-    f = hidden_features(w, x)
+    f = hidden_features(w, pack(x))
     h = torch.cat([f, minibatch_features(w["minibatch.weight"], f, include_self=False)], 1) if minibatch else f
     return (h @ w["head.weight"].T + w["head.bias"]).reshape(-1), f
 
@@ -156,7 +166,8 @@ def gradient_penalty(w, real, fake, eps, minibatch=False):
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     scores, _ = discriminate(w, x_hat, minibatch)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return ((grad.pow(2).sum(1).sqrt() - 1) ** 2).mean()
+    # Packed: the norm of the gradient at the whole tuple (eps is one per tuple, repeated over its samples).
+    return ((pack(grad).pow(2).sum(1).sqrt() - 1) ** 2).mean()
 
 
 def feature_matching(w, real, fake, minibatch=False):
@@ -268,7 +279,7 @@ def draw(gen, shape, std):
 
 def make_weights(gen, minibatch):
     w = {}
-    width_in = DATA_DIM
+    width_in = DATA_DIM * PACK[0]
     for i in range(DEPTH):
         w[f"body.linear{i}.weight"] = draw(gen, (WIDTH, width_in), 1.6 / math.sqrt(width_in))
         w[f"body.linear{i}.bias"] = draw(gen, (WIDTH,), 0.3)
@@ -287,7 +298,7 @@ def make_inputs(gen):
     real = ring + draw(gen, (BATCH, DATA_DIM), 0.05)
     fake_d = draw(gen, (BATCH, DATA_DIM), 1.2)
     fake_g = draw(gen, (BATCH, DATA_DIM), 1.2)
-    eps = torch.rand((BATCH, 1), generator=gen, dtype=torch.float32).to(F64)
+    eps = torch.rand((BATCH // PACK[0], 1), generator=gen, dtype=torch.float32).to(F64).repeat_interleave(PACK[0], 0)
     return {"real": real, "fake_d": fake_d, "fake_g": fake_g, "gp_epsilon": eps}
 
 
@@ -359,6 +370,7 @@ def header(description):
         "network": {"data_dim": DATA_DIM, "width": WIDTH, "depth": DEPTH, "activation": "leaky_relu",
                     "negative_slope": SLOPE},
         "batch": BATCH,
+        "packing": PACK[0],
         "optimizer": {"kind": "adam", "lr": LR, "beta1": BETAS[0], "beta2": BETAS[1], "eps": ADAM_EPS},
     }
 
@@ -426,10 +438,31 @@ def minibatch_fixture(gen):
     return doc
 
 
+def packing_fixture(gen):
+    PACK[0] = 2
+    try:
+        w = make_weights(gen, minibatch=False)
+        x = make_inputs(gen)
+        cases = [
+            schedule_case("packed_standard_non_saturating", w, x, loss_spec("standard"), False),
+            schedule_case("packed_minimax_d_first", w, x, loss_spec("standard", "minimax"), False, order="d_first"),
+            schedule_case("packed_least_squares", w, x, loss_spec("least_squares"), False),
+            schedule_case("packed_wasserstein_gp", w, x, loss_spec("wasserstein_gp"), False),
+            schedule_case("packed_feature_matching", w, x, loss_spec("standard"), False, feature_match=True),
+        ]
+        doc = header("MLP discriminator with PacGAN packing m = 2 (Lin et al. 2018): D scores pairs of consecutive "
+                     "samples concatenated; D steps and G's feedback under each loss, the penalty on pairs")
+    finally:
+        PACK[0] = 1
+    doc.update({"minibatch": None, "weights": encode_all(w), "inputs": encode_all(x), "cases": cases})
+    return doc
+
+
 def main():
     gen = torch.Generator().manual_seed(SEED)
     os.makedirs(OUT_DIR, exist_ok=True)
-    docs = {"mlp_losses.json": mlp_fixture(gen), "minibatch_discrimination.json": minibatch_fixture(gen)}
+    docs = {"mlp_losses.json": mlp_fixture(gen), "minibatch_discrimination.json": minibatch_fixture(gen),
+            "packing.json": packing_fixture(gen)}
     assert kink_margin[0] > 1e-4, f"a leaky_relu input is within {kink_margin[0]:.1e} of its kink; choose another seed"
     for name, doc in docs.items():
         with open(os.path.join(OUT_DIR, name), "w") as out:
