@@ -362,7 +362,9 @@ public sealed class SweepGrain(
                 await SaveAsync();
                 try
                 {
-                    Record(await Coordinator(next).StartInSweepAsync(next.Spec, SweepId, s.Spec.Search.Strategy == "pbt" ? s.Spec.Search.Pbt.Interval : 0));
+                    bool pbt = s.Spec.Search.Strategy == "pbt";
+                    if (pbt) metrics.PbtMemberStarted(LabelsOf(next));
+                    Record(await Coordinator(next).StartInSweepAsync(next.Spec, SweepId, pbt ? s.Spec.Search.Pbt.Interval : 0));
                 }
                 catch (Exception e)
                 {

@@ -150,7 +150,19 @@ public sealed class GanMetrics : IDisposable
 
     public static string StateLabel(MemberState state) => state.ToString().ToLowerInvariant();
 
-    public void Publish(MemberLabels labels, MemberStatus status) => members[status.MemberId] = (labels, status);
+    public void Publish(MemberLabels labels, MemberStatus status)
+    {
+        // First sight of a member on this silo: its step counter starts at 0, so increase() and rate() see its first steps.
+        if (members.TryAdd(status.MemberId, (labels, status))) steps.Add(0, labels.Tags());
+        else members[status.MemberId] = (labels, status);
+    }
+
+    /// <summary>A PBT member's sweep starts it: its exploit and explore counters start at 0, so increase() sees the first of each.</summary>
+    public void PbtMemberStarted(MemberLabels labels)
+    {
+        exploits.Add(0, labels.Tags());
+        explores.Add(0, labels.Tags());
+    }
 
     public void Forget(string memberId) => members.TryRemove(memberId, out _);
 
