@@ -23,7 +23,7 @@ public static class RunCommand
         string stamp = DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         string memberId = line.Option("--member") ?? $"{spec.Name}-{stamp}";
         Grains.Storage.FileCheckpointStore.SafeName(memberId);
-        string outDir = Path.GetFullPath(line.Option("--out") ?? Path.Combine("runs", $"{spec.Name}-{stamp}"));
+        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", $"{spec.Name}-{stamp}"));
         // No folder yet: the embedded silo's log or the report makes it, so a run refused on the way leaves none.
 
         using var interrupt = new CancellationTokenSource();

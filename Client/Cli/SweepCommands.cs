@@ -133,7 +133,7 @@ public static class SweepCommands
             {
                 line.AllowOnly("--cluster", "--out");
                 string id = Single(line);
-                string outDir = Path.GetFullPath(line.Option("--out") ?? Path.Combine("runs", id));
+                string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", id));
                 await WriteResultsAsync(cluster, await Existing(cluster, id).GetStatusAsync(), outDir);
                 return ExitCodes.Ok;
             }

@@ -46,7 +46,7 @@ public static class ModeCollapseExperiment
         int batch = Positive(line.Option("--batch") ?? "256", "--batch");
         int concurrency = Positive(line.Option("--concurrency") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), "--concurrency");
         string examples = line.Option("--examples") ?? "examples";
-        string outDir = Path.GetFullPath(line.Option("--out") ?? Path.Combine("runs", $"mode-collapse-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", $"mode-collapse-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
         var dataSets = new[]
         {
             new DataSet("ring of 8", Path.Combine(examples, "ring8.json"), Positive(line.Option("--ring-steps") ?? "5000", "--ring-steps")),

@@ -30,6 +30,28 @@ public class ClientCommandTests
         Assert.False(Directory.Exists(dataDir), "no silo started (its data directory would exist)");
     }
 
+    [Fact]
+    public async Task Bad_paths_are_refused_before_anything_starts()
+    {
+        using var dir = new TempDirectory();
+        string file = Path.Combine(dir.Path, "report.txt");
+        File.WriteAllText(file, "not a folder");
+        string dataDir = Path.Combine(dir.Path, "data");
+        string ring = Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json");
+        var (code, error) = await RunAsync("run", ring, "--out", file, "--data", dataDir);
+        Assert.Equal(2, code);
+        Assert.Contains($"--out: '{file}' is a file", error);
+        (code, error) = await RunAsync("run", ring, "--out", Path.Combine(file, "inside"), "--data", dataDir);
+        Assert.Equal(2, code);
+        Assert.Contains($"'{file}' in ", error);
+        (code, error) = await RunAsync("run", TestSpecs.ExamplesDirectory, "--data", dataDir);
+        Assert.Equal(2, code);
+        Assert.Contains("is a folder; name a spec file in it", error);
+        Assert.Equal("not a folder", File.ReadAllText(file));
+        Assert.False(Directory.Exists(dataDir), "no silo started (its data directory would exist)");
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("error:", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData(new[] { "run" }, "run needs exactly one SPEC file")]
     [InlineData(new[] { "train", "x.json" }, "unknown command 'train'")]

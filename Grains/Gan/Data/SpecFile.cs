@@ -10,6 +10,7 @@ public static class SpecFile
 {
     public static GanSpec Load(string path, IEnumerable<string>? overrides = null)
     {
+        if (Directory.Exists(path)) throw new SpecException([$"spec file '{path}' is a folder; name a spec file in it (examples/ has some)"]);
         if (!File.Exists(path)) throw new SpecException([$"spec file '{path}' does not exist"]);
         string text;
         try { text = File.ReadAllText(path); }
