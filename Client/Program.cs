@@ -69,6 +69,11 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}\n\n{Usage}");
             return ExitCodes.BadInput;
         }
+        catch (Contracts.Sweeps.UnknownSweepException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
         catch (ArgumentException e) // SpecException included
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -146,7 +146,11 @@ public sealed class SweepGrain(
         return Status();
     }
 
-    public ValueTask<SweepStatus> GetStatusAsync() => ValueTask.FromResult(Status());
+    public ValueTask<SweepStatus> GetStatusAsync()
+    {
+        RequireSpec();
+        return ValueTask.FromResult(Status());
+    }
 
     public async ValueTask<SweepStatus> PauseAsync()
     {
@@ -391,7 +395,7 @@ public sealed class SweepGrain(
 
     private void RequireSpec()
     {
-        if (state.State.Spec is null) throw new InvalidOperationException($"sweep {SweepId} does not exist");
+        if (state.State.Spec is null) throw new UnknownSweepException($"no sweep '{SweepId}' was submitted to this cluster (status lists the sweeps)");
     }
 
     private Telemetry.MemberLabels LabelsOf(SweepMemberState m) =>

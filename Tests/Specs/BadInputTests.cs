@@ -1,3 +1,4 @@
+using GanCluster.Contracts.Sweeps;
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -312,6 +313,25 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         Assert.Equal(MemberState.Running, status.State);
         Assert.True(previous < newest.Step);
         await coordinator.CancelAsync();
+    }
+
+    [Theory]
+    [InlineData("status")]
+    [InlineData("watch")]
+    [InlineData("results")]
+    [InlineData("pause")]
+    [InlineData("resume")]
+    [InlineData("cancel")]
+    public async Task An_unknown_sweep_id_is_one_line_and_exit_code_2_and_creates_nothing(string verb)
+    {
+        string id = $"no-such-sweep-{verb}";
+        using var dir = new TempDirectory();
+        string outDir = Path.Combine(dir.Path, "results");
+        var (code, error) = await ClientAsync([verb, id, "--cluster", cluster.Gateway, .. verb == "results" ? new[] { "--out", outDir } : []]);
+        Assert.True(code == 2, $"{verb} exited {code}:\n{error}");
+        Assert.Equal($"error: no sweep '{id}' was submitted to this cluster (status lists the sweeps)", error.Trim());
+        Assert.False(Directory.Exists(outDir));
+        await Assert.ThrowsAsync<UnknownSweepException>(() => cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync().AsTask());
     }
 
     // ---- helpers ----
