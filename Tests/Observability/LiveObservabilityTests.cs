@@ -158,6 +158,8 @@ public class CounterStartTests
     public void A_members_counters_start_at_zero_when_it_first_appears_so_increase_sees_the_first_event()
     {
         var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        // Other tests' silos in this process publish on the same meter name: keep only this test's member.
+        var labels = new MemberLabels("sweep", "0", $"sweep-p0-m{Guid.NewGuid():N}");
         var seen = new List<(string Name, long Value, string? Member)>();
         using var listener = new MeterListener
         {
@@ -167,18 +169,18 @@ public class CounterStartTests
         {
             string? member = null;
             foreach (var t in tags) if (t.Key == "member") member = t.Value as string;
-            lock (seen) seen.Add((instrument.Name, value, member));
+            if (member == labels.Member) lock (seen) seen.Add((instrument.Name, value, member));
         });
         listener.Start();
         using var metrics = new GanMetrics(services.GetRequiredService<IMeterFactory>());
-        var labels = new MemberLabels("sweep", "0", "sweep-p0-m0");
         metrics.PbtMemberStarted(labels);
         var status = new GanCluster.Contracts.Members.MemberStatus { MemberId = labels.Member, State = GanCluster.Contracts.Members.MemberState.Running };
         metrics.Publish(labels, status);
         metrics.Publish(labels, status);
         metrics.Exploited(labels, explored: true);
         Assert.Equal([("gancluster.pbt.exploits", 0L, labels.Member), ("gancluster.pbt.explores", 0L, labels.Member), ("gancluster.member.steps", 0L, labels.Member),
-            ("gancluster.pbt.exploits", 1L, labels.Member), ("gancluster.pbt.explores", 1L, labels.Member)], seen);
+            ("gancluster.pbt.exploits", 1L, labels.Member), ("gancluster.pbt.explores", 1L, labels.Member)], Snapshot());
+        List<(string, long, string?)> Snapshot() { lock (seen) return [.. seen]; }
     }
 }
 
