@@ -69,7 +69,7 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}\n\n{Usage}");
             return ExitCodes.BadInput;
         }
-        catch (Contracts.Sweeps.UnknownSweepException e)
+        catch (Exception e) when (e is Contracts.Sweeps.UnknownSweepException or Contracts.Members.ConflictingSpecException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;

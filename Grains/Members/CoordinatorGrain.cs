@@ -132,7 +132,7 @@ public sealed partial class CoordinatorGrain(
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
-                throw new InvalidOperationException($"member {MemberId} already exists with a different spec; choose another member id");
+                throw new ConflictingSpecException($"member {MemberId} already exists with a different spec; choose another member id (--member ID)");
             if (live == MemberState.Running && loop is null) StartLoop();
             // Starting a cancelled or paused member again carries on from its last checkpoint.
             if (live is MemberState.Cancelled or MemberState.Paused && loop is not { IsCompleted: false })

@@ -116,7 +116,7 @@ public sealed class SweepGrain(
         if (state.State.Spec is not null)
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
-                throw new InvalidOperationException($"sweep {SweepId} already exists with a different spec; choose another sweep id");
+                throw new ConflictingSpecException($"sweep {SweepId} already exists with a different spec; choose another sweep id (--sweep ID)");
             return Status();
         }
         if (ServiceProvider.GetService<IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);

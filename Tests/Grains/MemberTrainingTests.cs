@@ -184,7 +184,7 @@ public class MemberTrainingTests(ClusterFixture fixture)
         await member.StartAsync(spec);
         await member.StartAsync(spec);
         await FinishedAsync(member);
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => member.StartAsync(spec with { Seed = 99 }).AsTask());
+        var e = await Assert.ThrowsAsync<ConflictingSpecException>(() => member.StartAsync(spec with { Seed = 99 }).AsTask());
         Assert.Contains("already exists with a different spec", e.Message);
     }
 

@@ -315,6 +315,21 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         await coordinator.CancelAsync();
     }
 
+    [Fact]
+    public async Task Reusing_a_member_id_with_another_spec_is_one_line_and_exit_code_2()
+    {
+        using var dir = new TempDirectory();
+        string ring = Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json");
+        string member = $"reused-{Guid.NewGuid():N}"[..20];
+        string[] Run(string seed, string output) => ["run", ring, "--set", "training.steps=20", "--set", "evaluation.every=20", "--set", "checkpoint.every=20",
+            "--set", $"seed={seed}", "--cluster", cluster.Gateway, "--member", member, "--out", Path.Combine(dir.Path, output)];
+        var (code, error) = await ClientAsync(Run("1", "first"));
+        Assert.True(code == 0, error);
+        (code, error) = await ClientAsync(Run("2", "second"));
+        Assert.True(code == 2, $"exit {code}:\n{error}");
+        Assert.Equal($"error: member {member} already exists with a different spec; choose another member id (--member ID)", error.Trim());
+    }
+
     [Theory]
     [InlineData("status")]
     [InlineData("watch")]
