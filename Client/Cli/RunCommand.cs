@@ -112,7 +112,7 @@ public static class RunCommand
         var c = CultureInfo.InvariantCulture;
         var text = string.Create(c, $"{s.MemberId}: {s.State.ToString().ToLowerInvariant()} at step {s.Step}/{s.TotalSteps}");
         if (s.Evaluation is { } e)
-            text += string.Create(c, $"; {e.ModesCovered}/{e.ModesTotal} modes covered, {e.HighQualityFraction:P1} high quality, reverse KL {e.ReverseKl:F3}, D(real) {e.MeanDReal:F3}, D(fake) {e.MeanDFake:F3}");
+            text += string.Create(c, $"; {e.ModesCovered}/{e.ModesTotal} modes covered ({e.ModesWithAnyHighQuality} by VEEGAN's rule), {e.HighQualityFraction:P1} high quality, reverse KL {e.ReverseKl:F3}, D(real) {e.MeanDReal:F3}, D(fake) {e.MeanDFake:F3}");
         if (s.ImageEvaluation is { } ie)
             text += string.Create(c, $"; {ie.ClassesCovered}/{ie.ClassCount} classes, Fréchet distance {ie.FrechetDistance:F1}, class KL {ie.ClassKl:F3}, confident {ie.ConfidentFraction:P0}")
                 + (ie.LabelAccuracy is double a ? string.Create(c, $", label accuracy {a:P1}") : "");

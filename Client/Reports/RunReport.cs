@@ -125,6 +125,7 @@ public static class RunReport
         if (withStep) json["step"] = e.Step;
         json["modesCovered"] = e.ModesCovered;
         json["modesTotal"] = e.ModesTotal;
+        if (e.ModesWithAnyHighQuality is int any) json["modesWithAnyHighQuality"] = any;
         json["highQualityFraction"] = Finite(e.HighQualityFraction);
         json["reverseKl"] = Finite(e.ReverseKl);
         json["meanDReal"] = Finite(e.MeanDReal);

@@ -33,6 +33,11 @@ public sealed record MixtureMetrics(
 {
     /// <summary>Conditional GANs: fraction of samples whose nearest mode is the class they were generated for.</summary>
     [Id(7)] public double? LabelAccuracy { get; init; }
+    /// <summary>
+    /// Modes by VEEGAN's and PacGAN's rule (their released code): a mode is captured when at least one high-quality
+    /// sample has it as its nearest mode. <see cref="ModesCovered"/> is this project's stricter rule (≥ minSamplesPerMode).
+    /// </summary>
+    [Id(8)] public int? ModesWithAnyHighQuality { get; init; }
 }
 
 /// <summary>Evaluation of an image GAN by the digit classifier (the image analogue of modes: classes).</summary>

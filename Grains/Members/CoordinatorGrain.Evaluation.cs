@@ -21,6 +21,7 @@ public sealed partial class CoordinatorGrain
             var result = new MixtureMetrics(step, score.ModesCovered, score.ModesTotal, score.HighQualityFraction, score.ReverseKl, scores.MeanDReal, scores.MeanDFake)
             {
                 LabelAccuracy = score.LabelAccuracy,
+                ModesWithAnyHighQuality = score.ModesWithAnyHighQuality,
             };
             evaluations.Add(result);
             samples = generated.Samples;

@@ -71,6 +71,19 @@ public class MixtureTests
         Assert.Equal(1, metrics.ModesCovered);
     }
 
+    [Fact]
+    public void VEEGANs_rule_counts_a_mode_with_one_high_quality_sample_ours_needs_the_minimum()
+    {
+        var ring = MixtureDataset.Ring(8, 1.0, 0.01);
+        // 30 high-quality samples at mode 0, 5 at mode 2 (the point (0, 1)), 10 low-quality ones near mode 4.
+        var samples = Enumerable.Repeat(new[] { 1f, 0f }, 30)
+            .Concat(Enumerable.Repeat(new[] { 0f, 1.01f }, 5))
+            .Concat(Enumerable.Repeat(new[] { -1.2f, 0f }, 10)).ToArray();
+        var metrics = MixtureEvaluation.Evaluate(ring, samples, 20);
+        Assert.Equal(1, metrics.ModesCovered);
+        Assert.Equal(2, metrics.ModesWithAnyHighQuality);
+    }
+
     internal static float[][] ToRows(Tensor t)
     {
         var flat = t.data<float>().ToArray();

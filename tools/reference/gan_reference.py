@@ -32,6 +32,10 @@ compared against them. Nothing here is transcribed from the C# code; the definit
   [features, kernels * kernel_dim], column b * kernel_dim + c (kernel-major), the paper's T reshaped;
 * Adam (Kingma & Ba 2015, Algorithm 1, with torch's epsilon placement): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
   theta -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps); checked here against torch.optim.Adam;
+* spectral normalisation (Miyato et al. 2018): PyTorch's own torch.nn.utils.spectral_norm (one power iteration per
+  training forward, sigma = u^T W v with u and v held fixed) on a Linear and a Conv2d, from u and v written to the
+  fixture: two training forwards, then an evaluation forward; the outputs, u, v, sigma and the gradients of a fixed
+  linear probe of the second output with respect to the unnormalised weight and the bias;
 * unrolled GAN (Metz et al. 2016) with the first-order surrogate: D takes k Adam steps on (real, G's batch) from its
   current weights and optimizer state; G's loss is taken under the stepped D, with no gradient through the steps.
 
@@ -458,11 +462,54 @@ def packing_fixture(gen):
     return doc
 
 
+def spectral_case(gen, name, layer, x_shape):
+    """One layer under torch.nn.utils.spectral_norm: weights, u, v and input from the fixture's generator."""
+    layer = layer.to(F64)
+    with torch.no_grad():
+        layer.weight.copy_(draw(gen, tuple(layer.weight.shape), 0.5))
+        layer.bias.copy_(draw(gen, tuple(layer.bias.shape), 0.3))
+    weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
+    rows, columns = weight.shape[0], weight[0].numel()
+    u0 = torch.nn.functional.normalize(draw(gen, (rows,), 1.0), dim=0)
+    v0 = torch.nn.functional.normalize(draw(gen, (columns,), 1.0), dim=0)
+    x = draw(gen, x_shape, 1.0)
+    sn = torch.nn.utils.spectral_norm(layer)
+    with torch.no_grad():
+        sn.weight_u.copy_(u0)
+        sn.weight_v.copy_(v0)
+    sn.train()
+    sn(x)
+    out = sn(x)
+    probe = draw(gen, tuple(out.shape), 1.0)
+    grad_w, grad_b = torch.autograd.grad((out * probe).sum(), [sn.weight_orig, sn.bias])
+    u, v = sn.weight_u.detach().clone(), sn.weight_v.detach().clone()
+    sigma = float(u @ (weight.reshape(rows, -1) @ v))
+    assert abs(sigma - torch.linalg.matrix_norm(weight.reshape(rows, -1), ord=2).item()) < 0.5 * sigma  # a sane estimate
+    sn.eval()
+    with torch.no_grad():
+        eval_out = sn(x)
+    return {"name": name, "kind": "linear" if isinstance(layer, torch.nn.Linear) else "conv2d",
+            "stride": list(getattr(layer, "stride", [1])), "padding": list(getattr(layer, "padding", [0])),
+            "weight": encode(weight), "bias": encode(bias), "u0": encode(u0), "v0": encode(v0), "input": encode(x),
+            "probe": encode(probe), "output": encode(out), "u": encode(u), "v": encode(v), "sigma": sigma,
+            "grad_weight": encode(grad_w), "grad_bias": encode(grad_b), "eval_output": encode(eval_out)}
+
+
+def spectral_fixture():
+    gen = torch.Generator().manual_seed(SEED + 1)   # its own stream: the other fixtures stay as they were
+    cases = [spectral_case(gen, "linear_5x7", torch.nn.Linear(7, 5), (4, 7)),
+             spectral_case(gen, "conv2d_3to4_k4_s2_p1", torch.nn.Conv2d(3, 4, 4, 2, 1), (2, 3, 8, 8))]
+    doc = header("Spectral normalisation (Miyato et al. 2018) through torch.nn.utils.spectral_norm: two training "
+                 "forwards from given u and v, then an evaluation forward")
+    doc.update({"cases": cases})
+    return doc
+
+
 def main():
     gen = torch.Generator().manual_seed(SEED)
     os.makedirs(OUT_DIR, exist_ok=True)
     docs = {"mlp_losses.json": mlp_fixture(gen), "minibatch_discrimination.json": minibatch_fixture(gen),
-            "packing.json": packing_fixture(gen)}
+            "packing.json": packing_fixture(gen), "spectral_norm.json": spectral_fixture()}
     assert kink_margin[0] > 1e-4, f"a leaky_relu input is within {kink_margin[0]:.1e} of its kink; choose another seed"
     for name, doc in docs.items():
         with open(os.path.join(OUT_DIR, name), "w") as out:

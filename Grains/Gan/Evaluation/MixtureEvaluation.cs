@@ -7,12 +7,14 @@ public sealed record ModeAssignment(int[] NearestMode, double[] Distance);
 
 /// <summary>What a batch of samples scores on a mixture (<see cref="MixtureEvaluation.Evaluate"/>).</summary>
 /// <param name="LabelAccuracy">Conditional GANs: fraction of samples whose nearest mode is the class they were generated for.</param>
-public sealed record MixtureScore(int ModesCovered, int ModesTotal, double HighQualityFraction, double ReverseKl, double? LabelAccuracy);
+/// <param name="ModesWithAnyHighQuality">VEEGAN's and PacGAN's rule: modes nearest to at least one high-quality sample.</param>
+public sealed record MixtureScore(int ModesCovered, int ModesTotal, double HighQualityFraction, double ReverseKl, double? LabelAccuracy, int ModesWithAnyHighQuality);
 
 /// <summary>
 /// Mixture metrics as the mode-collapse literature (VEEGAN, PacGAN) computes them: a sample is high quality when it
 /// lies within 3 std of its nearest mode; a mode is covered when it holds at least minSamplesPerMode high-quality
-/// samples; reverse KL is KL(q ‖ uniform) for q the histogram of samples over their nearest modes.
+/// samples (this project's rule; VEEGAN's and PacGAN's released code count a mode with one high-quality sample, which
+/// the score carries too); reverse KL is KL(q ‖ uniform) for q the histogram of samples over their nearest modes.
 /// </summary>
 public static class MixtureEvaluation
 {
@@ -83,6 +85,7 @@ public static class MixtureEvaluation
             if (labels.Length != samples.Length) throw new ArgumentException($"{labels.Length} labels for {samples.Length} samples", nameof(labels));
             labelAccuracy = (double)Enumerable.Range(0, samples.Length).Count(i => double.IsFinite(assignment.Distance[i]) && assignment.NearestMode[i] == labels[i]) / samples.Length;
         }
-        return new MixtureScore(covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, labelAccuracy);
+        return new MixtureScore(covered, data.ModeCount, (double)highQuality / samples.Length, reverseKl, labelAccuracy,
+            highQualityPerMode.Count(n => n > 0));
     }
 }

@@ -66,7 +66,7 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
 {
     private readonly Sequential body;
     private readonly MinibatchDiscrimination? minibatch;
-    private readonly Linear head;
+    private readonly Module<Tensor, Tensor> head;
     private readonly ConditionalEmbedding? projection;
     private readonly int packing;
 
@@ -84,8 +84,9 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
     /// <param name="featureDim">0: the features are the flattened conv output (2w·49); otherwise a Linear + LeakyReLU to
     /// this width first (a smaller F makes minibatch discrimination's T, F × kernels·kernelDim, much cheaper).</param>
     /// <param name="packing">PacGAN's m: D scores m images at once, stacked as channels; 1 is off.</param>
+    /// <param name="spectralNorm">Every convolution, the dense layer and the head compute with W / σ(W) (<see cref="SpectralNorm"/>).</param>
     public DcganDiscriminator(int width = 64, int classCount = 0, string normalization = "batch",
-        int minibatchKernels = 0, int minibatchKernelDim = 5, int featureDim = 0, int packing = 1) : base("discriminator")
+        int minibatchKernels = 0, int minibatchKernelDim = 5, int featureDim = 0, int packing = 1, bool spectralNorm = false) : base("discriminator")
     {
         ImageShapes.Check(1, width, classCount);
         if (packing < 1) throw new ArgumentOutOfRangeException(nameof(packing), packing, "techniques.packing: must be 1 (off) or more");
@@ -97,9 +98,9 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
 
         var modules = new List<(string, Module<Tensor, Tensor>)>
         {
-            ("conv1", Conv2d(packing, width, 4, 2, 1)),                                   // [B/m, w, 14, 14]
+            ("conv1", SpectralNorm.Conv2d(packing, width, 4, 2, 1, spectralNorm)),        // [B/m, w, 14, 14]
             ("act1", LeakyReLU(0.2)),
-            ("conv2", Conv2d(width, 2L * width, 4, 2, 1, bias: normalization == "none")), // [B, 2w, 7, 7]
+            ("conv2", SpectralNorm.Conv2d(width, 2L * width, 4, 2, 1, spectralNorm, bias: normalization == "none")), // [B, 2w, 7, 7]
         };
         switch (normalization)
         {
@@ -115,7 +116,7 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
         FeatureCount = 2 * width * 49;
         if (featureDim > 0)
         {
-            modules.Add(("dense", Linear(FeatureCount, featureDim)));                     // [B, featureDim]
+            modules.Add(("dense", SpectralNorm.Linear(FeatureCount, featureDim, spectralNorm))); // [B, featureDim]
             modules.Add(("act3", LeakyReLU(0.2)));
             FeatureCount = featureDim;
         }
@@ -127,7 +128,7 @@ public sealed class DcganDiscriminator : DiscriminatorNetwork
             minibatch = new MinibatchDiscrimination(FeatureCount, minibatchKernels, minibatchKernelDim);
             headInputs = minibatch.OutputFeatures(FeatureCount);                          // [B, F + kernels]
         }
-        head = Linear(headInputs, 1);                                                     // [B, 1]
+        head = SpectralNorm.Linear(headInputs, 1, spectralNorm);                          // [B, 1]
         if (classCount > 0) projection = new ConditionalEmbedding(classCount, FeatureCount, std: DcganInit.Std);
         DcganInit.Apply(body);
         DcganInit.Apply(head);

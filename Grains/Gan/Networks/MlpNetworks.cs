@@ -48,24 +48,26 @@ public sealed class MlpDiscriminator : DiscriminatorNetwork
 {
     private readonly Sequential body;
     private readonly Module<Tensor, Tensor>? minibatch;
-    private readonly Linear head;
+    private readonly Module<Tensor, Tensor> head;
     private readonly int classCount;
     private readonly int packing;
 
     /// <param name="packing">PacGAN's m: D scores tuples of m samples (each with its class when conditional); 1 is off.</param>
-    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5, int packing = 1, double initStd = 0)
+    /// <param name="spectralNorm">Every hidden layer and the head compute with W / σ(W) (<see cref="SpectralNorm"/>).</param>
+    public MlpDiscriminator(int dataDim, NetworkSpec spec, int classCount = 0, int minibatchKernels = 0, int minibatchKernelDim = 5, int packing = 1, double initStd = 0,
+        bool spectralNorm = false)
         : base("discriminator")
     {
         if (packing < 1) throw new ArgumentOutOfRangeException(nameof(packing), packing, "techniques.packing: must be 1 (off) or more");
         this.classCount = classCount;
         this.packing = packing;
-        body = MlpStack.Hidden((dataDim + classCount) * packing, spec, out int features);
+        body = MlpStack.Hidden((dataDim + classCount) * packing, spec, out int features, spectralNorm);
         if (minibatchKernels > 0)
         {
             minibatch = new MinibatchDiscrimination(features, minibatchKernels, minibatchKernelDim);
             features += minibatchKernels;
         }
-        head = Linear(features, 1);
+        head = SpectralNorm.Linear(features, 1, spectralNorm);
         MlpStack.Initialize(body, initStd);
         MlpStack.Initialize(head, initStd);
         RegisterComponents();
@@ -93,9 +95,9 @@ internal static class MlpStack
     /// width × depth hidden layers, each a Linear (no bias before a normalization, which shifts anyway), its
     /// normalization (spec.Normalization: batch, layer or none for MLPs) and its activation, or a maxout layer of
     /// spec.Maxout pieces (a Linear to width·pieces and the max over the pieces: its own activation);
-    /// <paramref name="outputs"/> is the last width.
+    /// <paramref name="outputs"/> is the last width. <paramref name="spectral"/>: each Linear spectrally normalised.
     /// </summary>
-    public static Sequential Hidden(int inputs, NetworkSpec spec, out int outputs)
+    public static Sequential Hidden(int inputs, NetworkSpec spec, out int outputs, bool spectral = false)
     {
         var modules = new List<(string, Module<Tensor, Tensor>)>();
         string normalization = spec.Normalization ?? "none";
@@ -103,7 +105,7 @@ internal static class MlpStack
         int width = inputs;
         for (int i = 0; i < spec.Depth; i++)
         {
-            modules.Add(($"linear{i}", Linear(width, (long)spec.Width * pieces, hasBias: normalization == "none")));
+            modules.Add(($"linear{i}", SpectralNorm.Linear(width, (long)spec.Width * pieces, spectral, hasBias: normalization == "none")));
             if (pieces > 1) modules.Add(($"maxout{i}", new Maxout(pieces)));
             if (normalization == "batch") modules.Add(($"norm{i}", BatchNorm1d(spec.Width)));
             else if (normalization == "layer") modules.Add(($"norm{i}", LayerNorm(spec.Width)));

@@ -25,8 +25,8 @@ public static class NetworkFactory
         var m = spec.Model;
         return m.Architecture switch
         {
-            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.NormalizationFor(m.Architecture, discriminator: true), mb.Kernels, mb.KernelDim, packing: spec.Techniques.Packing),
-            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim, spec.Techniques.Packing, m.InitStd),
+            "dcgan" or "lapgan" => new DcganDiscriminator(m.Discriminator.Width, classes, m.Discriminator.NormalizationFor(m.Architecture, discriminator: true), mb.Kernels, mb.KernelDim, packing: spec.Techniques.Packing, spectralNorm: spec.Techniques.SpectralNorm),
+            _ => new MlpDiscriminator(checked((int)data.SampleShape[0]), m.Discriminator, classes, mb.Kernels, mb.KernelDim, spec.Techniques.Packing, m.InitStd, spec.Techniques.SpectralNorm),
         };
     }
 }

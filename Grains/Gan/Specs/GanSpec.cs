@@ -113,6 +113,11 @@ public sealed record TechniquesSpec
     /// the reports sample from (Yazıcı et al. 2019; StyleGAN, BigGAN); 0 is off, else the decay d in (0, 1), e.g. 0.999.
     /// </summary>
     public double GeneratorEma { get; init; }
+    /// <summary>
+    /// Spectral normalisation of D (Miyato et al. 2018): every layer of D computes with its weight divided by its largest
+    /// singular value (one power-iteration step per training forward), which bounds D's Lipschitz constant.
+    /// </summary>
+    public bool SpectralNorm { get; init; }
 }
 
 
