@@ -19,12 +19,12 @@ public static class Program
               --cluster H:P   gateway of a running cluster instead of the embedded silo; --cluster redis://H:P finds
                               every gateway of a multi-machine cluster in its Redis (and fails over between them)
               --member ID     member id (default <name>-<time>); re-using one resumes that member
-              Ctrl+C stops cleanly: the member checkpoints, the report is written.
+              Ctrl+C or SIGTERM stops cleanly: the member (or sweep) checkpoints, the report is written, exit 130.
           With a spec that has a search section, run trains a sweep (grid or random search) with a live table and
           writes report.json (every member), leaderboard.md and the best member's pictures.
           gancluster submit SPEC --cluster H:P [--sweep ID]   prints the sweep id; the sweep runs without the client
           gancluster status [ID] --cluster H:P                every sweep, or one sweep's table
-          gancluster watch ID --cluster H:P                   the live table until the sweep ends
+          gancluster watch ID --cluster H:P                   the live table until the sweep ends (Ctrl+C leaves it running)
           gancluster pause|resume|cancel ID --cluster H:P
           gancluster results ID --cluster H:P [--out DIR]     report.json, leaderboard.md, best member's pictures
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...

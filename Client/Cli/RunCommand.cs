@@ -26,60 +26,47 @@ public static class RunCommand
         string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", $"{spec.Name}-{stamp}"));
         // No folder yet: the embedded silo's log or the report makes it, so a run refused on the way leaves none.
 
-        using var interrupt = new CancellationTokenSource();
-        int interrupts = 0;
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        // First Ctrl+C or SIGTERM: stop cleanly (checkpoint, report). Second: leave at once.
+        using var interrupt = new Interrupt();
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Gan:DataDirectory"] = line.Option("--data") ?? "data" })
+            .AddEnvironmentVariables("GANCLUSTER_")
+            .Build();
+        string? gateway = line.Option("--cluster");
+        await using var cluster = gateway is null
+            ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
+            : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
+        if (spec.Search is not null)
+            return await SweepCommands.RunAsync(spec, cluster, outDir, line.Option("--member"), interrupt);
+        Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
+        Console.WriteLine($"output: {outDir}");
+
+        var coordinator = cluster.Client.GetGrain<ICoordinatorGrain>(memberId);
+        var view = new ProgressView();
+        var observer = cluster.Client.CreateObjectReference<IMemberObserver>(view);
+        await coordinator.SubscribeAsync(observer);
+        view.Show(await coordinator.StartAsync(spec));
+
+        var status = await WaitAsync(coordinator, observer, view, interrupt.Token);
+        if (interrupt.Requested && !status.State.IsFinished())
         {
-            // First Ctrl+C: stop cleanly (checkpoint, report). Second: leave at once.
-            if (Interlocked.Increment(ref interrupts) == 1) { e.Cancel = true; interrupt.Cancel(); }
+            Console.WriteLine();
+            Console.WriteLine("interrupted: cancelling the member (it writes a checkpoint first)…");
+            status = await coordinator.CancelAsync();
+            view.Show(status);
+        }
+        view.EndLine();
+        try { await coordinator.UnsubscribeAsync(observer); } catch (Exception) { /* the silo may be going away */ }
+
+        var report = await coordinator.GetReportAsync();
+        RunReport.Write(outDir, [report]);
+        Console.WriteLine(Summary(report, outDir));
+        return status.State switch
+        {
+            MemberState.Completed => ExitCodes.Ok,
+            MemberState.Cancelled => ExitCodes.Interrupted,
+            _ => ExitCodes.TrainingFailed,
         };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var config = new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["Gan:DataDirectory"] = line.Option("--data") ?? "data" })
-                .AddEnvironmentVariables("GANCLUSTER_")
-                .Build();
-            string? gateway = line.Option("--cluster");
-            await using var cluster = gateway is null
-                ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
-                : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
-            if (spec.Search is not null)
-                return await SweepCommands.RunAsync(spec, cluster, outDir, line.Option("--member"));
-            Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
-            Console.WriteLine($"output: {outDir}");
-
-            var coordinator = cluster.Client.GetGrain<ICoordinatorGrain>(memberId);
-            var view = new ProgressView();
-            var observer = cluster.Client.CreateObjectReference<IMemberObserver>(view);
-            await coordinator.SubscribeAsync(observer);
-            view.Show(await coordinator.StartAsync(spec));
-
-            var status = await WaitAsync(coordinator, observer, view, interrupt.Token);
-            if (interrupt.IsCancellationRequested && !status.State.IsFinished())
-            {
-                Console.WriteLine();
-                Console.WriteLine("interrupted: cancelling the member (it writes a checkpoint first)…");
-                status = await coordinator.CancelAsync();
-                view.Show(status);
-            }
-            view.EndLine();
-            try { await coordinator.UnsubscribeAsync(observer); } catch (Exception) { /* the silo may be going away */ }
-
-            var report = await coordinator.GetReportAsync();
-            RunReport.Write(outDir, [report]);
-            Console.WriteLine(Summary(report, outDir));
-            return status.State switch
-            {
-                MemberState.Completed => ExitCodes.Ok,
-                MemberState.Cancelled => ExitCodes.Interrupted,
-                _ => ExitCodes.TrainingFailed,
-            };
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
     }
 
     /// <summary>

@@ -15,16 +15,11 @@ namespace GanCluster.Client.Cli;
 /// </summary>
 public static class SweepCommands
 {
-    /// <summary>run SPEC for a sweep: submit, watch live, write the results; Ctrl+C cancels the sweep.</summary>
-    public static async Task<int> RunAsync(GanSpec spec, ClusterConnection cluster, string outDir, string? sweepId)
+    /// <summary>run SPEC for a sweep: submit, watch live, write the results; Ctrl+C or SIGTERM cancels the sweep.</summary>
+    public static async Task<int> RunAsync(GanSpec spec, ClusterConnection cluster, string outDir, string? sweepId, Interrupt interrupt)
     {
         string id = sweepId ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
         var sweep = cluster.Client.GetGrain<ISweepGrain>(id);
-        using var interrupt = new CancellationTokenSource();
-        int interrupts = 0;
-        ConsoleCancelEventHandler onCancel = (_, e) => { if (Interlocked.Increment(ref interrupts) == 1) { e.Cancel = true; interrupt.Cancel(); } };
-        Console.CancelKeyPress += onCancel;
-        try
         {
             var view = new SweepView();
             var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
@@ -32,7 +27,7 @@ public static class SweepCommands
             Console.WriteLine($"GanCluster: sweep {id} on the {cluster.Description}; output: {outDir}");
             view.Show(await sweep.SubmitAsync(spec));
             var status = await WaitAsync(sweep, observer, view, interrupt.Token);
-            if (interrupt.IsCancellationRequested && status.State is not (SweepState.Completed or SweepState.Cancelled))
+            if (interrupt.Requested && status.State is not (SweepState.Completed or SweepState.Cancelled))
             {
                 Console.WriteLine("interrupted: cancelling the sweep (every member writes a checkpoint first)…");
                 status = await sweep.CancelAsync();
@@ -41,7 +36,6 @@ public static class SweepCommands
             await WriteResultsAsync(cluster, status, outDir);
             return status.State == SweepState.Completed ? ExitCodes.Ok : ExitCodes.Interrupted;
         }
-        finally { Console.CancelKeyPress -= onCancel; }
     }
 
     private static async Task<SweepStatus> WaitAsync(ISweepGrain sweep, ISweepObserver observer, SweepView view, CancellationToken interrupt)
@@ -117,7 +111,15 @@ public static class SweepCommands
                 var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
                 await sweep.SubscribeAsync(observer);
                 view.Show(await sweep.GetStatusAsync());
-                var final = await WaitAsync(sweep, observer, view, CancellationToken.None);
+                // Ctrl+C or SIGTERM stops watching; the sweep goes on in the cluster.
+                using var interrupt = new Interrupt();
+                var final = await WaitAsync(sweep, observer, view, interrupt.Token);
+                if (interrupt.Requested)
+                {
+                    try { await sweep.UnsubscribeAsync(observer); } catch (Exception) { /* leaving anyway */ }
+                    Console.WriteLine($"stopped watching; sweep {final.SweepId} goes on ({final.State.ToString().ToLowerInvariant()})");
+                    return ExitCodes.Interrupted;
+                }
                 return final.State == SweepState.Completed ? ExitCodes.Ok : ExitCodes.Interrupted;
             }
             case "pause" or "resume" or "cancel":

@@ -50,6 +50,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             .Enrich.FromLogContext()
             .WriteTo.File(logFile, outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj} {Properties:j}{NewLine}{Exception}")
             .CreateLogger(), dispose: true);
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.UseOrleans(silo => silo.UseGanLocalhostClustering(builder.Configuration).AddGanCluster(builder.Configuration));
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
@@ -70,6 +71,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         var options = configuration?.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Error().WriteTo.Console().CreateLogger(), dispose: true);
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.UseOrleansClient(client =>
         {
             if (redis is not null)
@@ -142,4 +144,15 @@ public sealed class ClusterConnection : IAsyncDisposable
             host.Dispose();
         }
     }
+}
+
+/// <summary>
+/// The hosts a command starts do not take Ctrl+C or SIGTERM themselves (the default console lifetime would stop the
+/// silo under a command still talking to it): the command handles them (Cli/Interrupt.cs) and disposes the
+/// host when it is done.
+/// </summary>
+internal sealed class CommandLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
