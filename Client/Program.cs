@@ -13,12 +13,12 @@ public static class Program
         usage:
           gancluster run SPEC [--out DIR] [--data DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID]
               Trains the spec. Without --cluster, hosts a silo in this process (no external service).
-              --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>)
+              --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>-<8 hex>)
               --data DIR      the embedded silo's data directory: checkpoints, grain state, the digit classifier (default data)
               --set P=V       overrides a spec field, e.g. --set training.steps=2000 (validated like the file)
               --cluster H:P   gateway of a running cluster instead of the embedded silo; --cluster redis://H:P finds
                               every gateway of a multi-machine cluster in its Redis (and fails over between them)
-              --member ID     member id (default <name>-<time>); re-using one resumes that member
+              --member ID     member id (default <name>-<time>-<8 hex>, never the same twice); re-using one resumes it
               Ctrl+C or SIGTERM stops cleanly: the member (or sweep) checkpoints, the report is written, exit 130.
           With a spec that has a search section, run trains a sweep (grid or random search) with a live table and
           writes report.json (every member), leaderboard.md and the best member's pictures.

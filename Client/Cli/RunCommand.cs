@@ -20,10 +20,10 @@ public static class RunCommand
         if (line.Arguments.Count != 1) throw new UsageException("run needs exactly one SPEC file");
         // Validation first: a bad spec never activates a grain or starts a silo.
         var spec = SpecFile.Load(line.Arguments[0], line.All("--set"));
-        string stamp = DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        string memberId = line.Option("--member") ?? $"{spec.Name}-{stamp}";
+        string defaultId = DefaultId.For(spec.Name);
+        string memberId = line.Option("--member") ?? defaultId;
         Grains.Storage.FileCheckpointStore.SafeName(memberId);
-        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", $"{spec.Name}-{stamp}"));
+        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", defaultId));
         // No folder yet: the embedded silo's log or the report makes it, so a run refused on the way leaves none.
 
         // First Ctrl+C or SIGTERM: stop cleanly (checkpoint, report). Second: leave at once.
@@ -37,7 +37,7 @@ public static class RunCommand
             ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
             : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
         if (spec.Search is not null)
-            return await SweepCommands.RunAsync(spec, cluster, outDir, line.Option("--member"), interrupt);
+            return await SweepCommands.RunAsync(spec, cluster, outDir, memberId, interrupt);
         Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");
         Console.WriteLine($"output: {outDir}");
 

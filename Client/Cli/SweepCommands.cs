@@ -16,9 +16,8 @@ namespace GanCluster.Client.Cli;
 public static class SweepCommands
 {
     /// <summary>run SPEC for a sweep: submit, watch live, write the results; Ctrl+C or SIGTERM cancels the sweep.</summary>
-    public static async Task<int> RunAsync(GanSpec spec, ClusterConnection cluster, string outDir, string? sweepId, Interrupt interrupt)
+    public static async Task<int> RunAsync(GanSpec spec, ClusterConnection cluster, string outDir, string id, Interrupt interrupt)
     {
-        string id = sweepId ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
         var sweep = cluster.Client.GetGrain<ISweepGrain>(id);
         {
             var view = new SweepView();
@@ -81,7 +80,7 @@ public static class SweepCommands
                 if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
                 var spec = Gan.Data.SpecFile.Load(line.Arguments[0], line.All("--set"));
                 if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
-                string id = line.Option("--sweep") ?? $"{spec.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
+                string id = line.Option("--sweep") ?? DefaultId.For(spec.Name);
                 Grains.Storage.FileCheckpointStore.SafeName(id);
                 var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec);
                 Console.WriteLine(status.SweepId);

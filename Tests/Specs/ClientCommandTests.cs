@@ -68,6 +68,16 @@ public class ClientCommandTests
     }
 
     [Fact]
+    public void Default_ids_made_in_a_tight_loop_are_distinct_and_readable()
+    {
+        // Most of these fall in the same second, on four threads at once: the old {name}-{time} ids would all merge.
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 4, _ => { for (int i = 0; i < 25_000; i++) ids.Add(GanCluster.Client.Cli.DefaultId.For("ring8")); });
+        Assert.Equal(100_000, ids.Distinct().Count());
+        Assert.All(ids.Take(100), id => Assert.Matches(@"^ring8-\d{8}-\d{6}-[0-9a-f]{8}$", id));
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_clear_error_with_code_3_within_seconds()
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
