@@ -22,7 +22,10 @@ public static class Program
               Ctrl+C or SIGTERM stops cleanly: the member (or sweep) checkpoints, the report is written, exit 130.
           With a spec that has a search section, run trains a sweep (grid or random search) with a live table and
           writes report.json (every member), leaderboard.md and the best member's pictures.
-          gancluster submit SPEC --cluster H:P [--sweep ID]   prints the sweep id; the sweep runs without the client
+          gancluster submit SPEC --cluster H:P [--sweep ID | --new]   prints the sweep id; the sweep runs without the client
+              The same spec again, while its sweep is running or paused, prints that sweep's id (and says so on
+              stderr) instead of starting another; --new starts another anyway. --sweep ID names the sweep: the
+              same spec under it answers with that sweep, another spec is refused (exit 2).
           gancluster status [ID] --cluster H:P                every sweep, or one sweep's table
           gancluster watch ID --cluster H:P                   the live table until the sweep ends (Ctrl+C leaves it running)
           gancluster pause|resume|cancel ID --cluster H:P

@@ -6,7 +6,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>A parsed command line: the verb, its positional arguments and its options (repeatable ones keep every value).</summary>
 public sealed class CommandLine
 {
-    private static readonly HashSet<string> Flags = ["--help", "-h", "--quick"];
+    private static readonly HashSet<string> Flags = ["--help", "-h", "--quick", "--new"];
     private static readonly HashSet<string> Repeatable = ["--set"];
 
     public required string Verb { get; init; }

@@ -76,11 +76,23 @@ public static class SweepCommands
         {
             case "submit":
             {
-                line.AllowOnly("--cluster", "--set", "--sweep");
+                line.AllowOnly("--cluster", "--set", "--sweep", "--new");
                 if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
+                string? given = line.Option("--sweep");
+                bool fresh = line.Option("--new") is not null;
+                if (given is not null && fresh) throw new UsageException("submit takes --sweep ID or --new, not both (--new makes a fresh id)");
                 var spec = Gan.Data.SpecFile.Load(line.Arguments[0], line.All("--set"));
                 if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
-                string id = line.Option("--sweep") ?? DefaultId.For(spec.Name);
+                // The same spec again answers with the sweep already training it (its id on stdout, for scripts).
+                if (given is null && !fresh && await UnfinishedWithSameSpecAsync(cluster, spec) is { } same)
+                {
+                    Console.Error.WriteLine(same.State == SweepState.Paused
+                        ? $"already submitted as sweep {same.SweepId}, paused (same spec); resume it, or pass --new to start another"
+                        : $"already running as sweep {same.SweepId} (same spec); pass --new to start another");
+                    Console.WriteLine(same.SweepId);
+                    return ExitCodes.Ok;
+                }
+                string id = given ?? DefaultId.For(spec.Name);
                 Grains.Storage.FileCheckpointStore.SafeName(id);
                 var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec);
                 Console.WriteLine(status.SweepId);
@@ -141,6 +153,22 @@ public static class SweepCommands
             default:
                 throw new UsageException($"unknown command '{line.Verb}'");
         }
+    }
+
+    /// <summary>
+    /// The oldest sweep submitted with this spec's content (<see cref="SpecLoader.ContentHash"/>) that is still running
+    /// or paused; null when there is none (or only finished and cancelled ones).
+    /// </summary>
+    private static async Task<SweepStatus?> UnfinishedWithSameSpecAsync(ClusterConnection cluster, GanSpec spec)
+    {
+        foreach (var id in await cluster.Client.GetGrain<ISweepIndexGrain>(0).WithContentAsync(SpecLoader.ContentHash(spec)))
+        {
+            SweepStatus status;
+            try { status = await cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync(); }
+            catch (UnknownSweepException) { continue; }
+            if (status.State is SweepState.Running or SweepState.Paused) return status;
+        }
+        return null;
     }
 
     private static string Single(CommandLine line) =>

@@ -117,6 +117,7 @@ public sealed class SweepGrain(
         {
             if (SpecLoader.ToJson(state.State.Spec) != SpecLoader.ToJson(spec))
                 throw new ConflictingSpecException($"sweep {SweepId} already exists with a different spec; choose another sweep id (--sweep ID)");
+            await IndexAsync(); // a no-op once indexed; heals a submit that stopped between its save and its index
             return Status();
         }
         if (ServiceProvider.GetService<IDeviceAvailability>()?.Problem(spec.Device) is { } deviceProblem) throw new SpecException([deviceProblem]);
@@ -141,10 +142,12 @@ public sealed class SweepGrain(
         };
         await SaveAsync();
         Telemetry.ClusterLog.SweepActivated(logger, SweepId, "submitted");
-        await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId);
+        await IndexAsync();
         await PumpAsync();
         return Status();
     }
+
+    private ValueTask IndexAsync() => GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(SweepId, SpecLoader.ContentHash(state.State.Spec!));
 
     public ValueTask<SweepStatus> GetStatusAsync()
     {

@@ -6,17 +6,23 @@ namespace GanCluster.Grains.Sweeps;
 public sealed class SweepIndexState
 {
     public List<string> SweepIds { get; set; } = [];
+    /// <summary>Sweep id → the content hash of its spec (sweeps indexed before hashes were kept have none).</summary>
+    public Dictionary<string, string> ContentHashes { get; set; } = [];
 }
 
 public sealed class SweepIndexGrain([PersistentState("sweeps", GanStorage.Name)] IPersistentState<SweepIndexState> state)
     : Grain, ISweepIndexGrain
 {
-    public async ValueTask AddAsync(string sweepId)
+    public async ValueTask AddAsync(string sweepId, string contentHash)
     {
-        if (state.State.SweepIds.Contains(sweepId)) return;
-        state.State.SweepIds.Add(sweepId);
+        if (state.State.SweepIds.Contains(sweepId) && state.State.ContentHashes.GetValueOrDefault(sweepId) == contentHash) return;
+        if (!state.State.SweepIds.Contains(sweepId)) state.State.SweepIds.Add(sweepId);
+        state.State.ContentHashes[sweepId] = contentHash;
         await state.WriteStateAsync();
     }
 
     public ValueTask<IReadOnlyList<string>> ListAsync() => ValueTask.FromResult<IReadOnlyList<string>>(state.State.SweepIds.ToArray());
+
+    public ValueTask<IReadOnlyList<string>> WithContentAsync(string contentHash) => ValueTask.FromResult<IReadOnlyList<string>>(
+        state.State.SweepIds.Where(id => state.State.ContentHashes.GetValueOrDefault(id) == contentHash).ToArray());
 }

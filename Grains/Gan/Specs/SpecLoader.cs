@@ -50,6 +50,13 @@ public static class SpecLoader
     public static string ToJson(GanSpec spec) => JsonSerializer.Serialize(spec, Json);
 
     /// <summary>
+    /// What a spec trains, as 16 hex digits: SHA-256 of <see cref="ToJson"/> (every default filled in, fields in the
+    /// records' order), so two files that differ only in layout, comments or spelt-out defaults hash alike.
+    /// </summary>
+    public static string ContentHash(GanSpec spec) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToJson(spec))))[..16];
+
+    /// <summary>
     /// A field given twice (<c>{"seed": 1, "seed": 2}</c>) is refused by name: JSON leaves it undefined which one wins,
     /// and JsonObject only notices when it is first enumerated, with a message that names no spec field.
     /// </summary>
