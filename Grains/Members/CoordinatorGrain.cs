@@ -171,7 +171,7 @@ public sealed partial class CoordinatorGrain(
         Evaluations = evaluations.ToArray(),
         ImageEvaluations = imageEvaluations.ToArray(),
         Samples = samples,
-        CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(c.Generator.Path) : null,
+        CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(store.Locate(c.Generator)) : null,
     });
 
     public async ValueTask<MemberStatus> PauseAsync()

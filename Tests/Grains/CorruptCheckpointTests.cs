@@ -27,9 +27,9 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         var store = new FileCheckpointStore(fixture.DataDirectory);
         var newest = (await store.ListManifestsAsync(id))[0];
         Assert.Equal(paused.Step, newest.Step);
-        var bytes = await File.ReadAllBytesAsync(newest.Generator.Path);
+        var bytes = await File.ReadAllBytesAsync(store.Locate(newest.Generator));
         bytes[bytes.Length / 2] ^= 0xFF;
-        await File.WriteAllBytesAsync(newest.Generator.Path, bytes);
+        await File.WriteAllBytesAsync(store.Locate(newest.Generator), bytes);
 
         // The workers lose their networks, so resuming must read the (corrupt) checkpoint back.
         await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
@@ -48,7 +48,7 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         var final = (await store.ListManifestsAsync(id))[0];
         Assert.Equal(4000, final.Step);
         using var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
-        using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(store.Locate(final.Generator)))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
     }
 }

@@ -276,7 +276,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         var newest = manifests[0];
         Assert.Equal(paused.CheckpointStep, newest.Step);
         long previous = manifests[1].Step;
-        string file = newest.Generator.Path;
+        string file = cluster.Store.Locate(newest.Generator);
         string expected;
         switch (damage)
         {
