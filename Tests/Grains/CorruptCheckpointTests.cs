@@ -25,7 +25,8 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         Assert.True(paused.Step > 2000 && paused.Step < 4000, $"paused at {paused.Step}");
 
         var store = new FileCheckpointStore(fixture.DataDirectory);
-        var newest = (await store.ListManifestsAsync(id))[0];
+        var listed = await store.ListManifestsAsync(id);
+        var newest = listed[0];
         Assert.Equal(paused.Step, newest.Step);
         var bytes = await File.ReadAllBytesAsync(store.Locate(newest.Generator));
         bytes[bytes.Length / 2] ^= 0xFF;
@@ -38,6 +39,12 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
         Assert.Equal(MemberState.Completed, done.State);
         Assert.Equal(4000, done.Step);
+        // The status says which checkpoint it resumed from, and which it skipped and why.
+        Assert.Equal(listed[1].Step, done.ResumedFromStep);
+        var skipped = Assert.Single(done.SkippedCheckpoints);
+        Assert.Equal(paused.Step, skipped.Step);
+        Assert.Contains("fails its SHA-256 check (corrupt)", skipped.Reason);
+        Assert.StartsWith($"{id} resumed from its checkpoint at step {listed[1].Step}, skipping 1 unusable (step {paused.Step}: checkpoint file ", done.ResumeNote());
 
         string log = fixture.LogTail(4000).Replace("\"", "", StringComparison.Ordinal);
         Assert.Contains($"Member {id}: checkpoint at step {paused.Step} is unusable", log);

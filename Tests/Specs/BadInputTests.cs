@@ -133,6 +133,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["checkpoint: every 0"] = R("checkpoint.every: must be between 1 and 1000000000, got 0", "checkpoint.every=0"),
         ["checkpoint: keep 0"] = R("checkpoint.keep: must be between 1 and 100, got 0", "checkpoint.keep=0"),
         ["checkpoint: keep 101"] = R("checkpoint.keep: must be between 1 and 100, got 101", "checkpoint.keep=101"),
+        ["checkpoint: restartIfUnusable not a boolean"] = R("checkpoint.restartIfUnusable: must be true or false, got a string", "checkpoint.restartIfUnusable=yes"),
         // ---- techniques ----
         ["techniques: unrolled 99"] = R("techniques.unrolledSteps: must be between 0 and 50, got 99", "techniques.unrolledSteps=99"),
         ["techniques: negative kernels"] = R("techniques.minibatchDiscrimination.kernels: must be between 0 and 1024, got -1", "techniques.minibatchDiscrimination.kernels=-1"),
@@ -312,6 +313,11 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         var status = await Eventually.WaitAsync(() => coordinator.GetStatusAsync().AsTask(), s => s.Step > newest.Step + 10 || s.State.IsFinished(), TimeSpan.FromSeconds(120), $"{member}: training past step {newest.Step}");
         Assert.Equal(MemberState.Running, status.State);
         Assert.True(previous < newest.Step);
+        // The status says so too: resumed from the previous checkpoint, the damaged one skipped with the reason.
+        Assert.Equal(previous, status.ResumedFromStep);
+        var skipped = Assert.Single(status.SkippedCheckpoints);
+        Assert.Equal(newest.Step, skipped.Step);
+        Assert.Contains(expected, skipped.Reason);
         await coordinator.CancelAsync();
     }
 
