@@ -14,6 +14,7 @@ public sealed class ProgressView : IMemberObserver
     private readonly Lock gate = new();
     private DateTime lastLine = DateTime.MinValue;
     private MemberStatus? latest;
+    private readonly HashSet<string> notes = [];
 
     public Task<MemberStatus> Finished => finished.Task;
 
@@ -29,6 +30,13 @@ public sealed class ProgressView : IMemberObserver
     {
         lock (gate)
         {
+            // How the member resumed (from which checkpoint, which ones it skipped, a restart from step 0): one line
+            // each, before the staleness check, since a resume rewinds the step.
+            if (status.ResumeNote() is { } note && notes.Add(note))
+            {
+                if (interactive) Console.Write("\r" + new string(' ', Math.Max(40, Console.WindowWidth - 1)) + "\r");
+                Console.WriteLine(note);
+            }
             if (latest is not null && status.Step < latest.Step && status.State == latest.State && !status.State.IsFinished()) return;
             latest = status;
             if (interactive)

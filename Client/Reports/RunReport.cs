@@ -95,6 +95,11 @@ public static class RunReport
             ["status"] = m.Status.State.ToString().ToLowerInvariant(),
             ["step"] = m.Status.Step,
             ["error"] = m.Status.Error,
+            // How it last resumed: the checkpoint's step (null: it did not resume), a restart from step 0 when no
+            // checkpoint was usable and the spec allowed it, and the checkpoints it passed over and why.
+            ["resumedFromStep"] = m.Status.ResumedFromStep,
+            ["restartedFromScratch"] = m.Status.RestartedFromScratch,
+            ["skippedCheckpoints"] = new JsonArray(m.Status.SkippedCheckpoints.Select(k => (JsonNode)new JsonObject { ["step"] = k.Step, ["reason"] = k.Reason }).ToArray()),
             ["hyperparameters"] = new JsonObject
             {
                 ["seed"] = s.Seed,

@@ -18,6 +18,33 @@ public static class MemberStates
 {
     public static bool IsFinished(this MemberState state) =>
         state is MemberState.Completed or MemberState.Cancelled or MemberState.Diverged or MemberState.Failed;
+
+    /// <summary>
+    /// One line on how the member last resumed: from which checkpoint, which ones it skipped and why, or that it
+    /// restarted from step 0 or could not resume; null when it has not resumed from a checkpoint and skipped none.
+    /// </summary>
+    public static string? ResumeNote(this MemberStatus s)
+    {
+        string skipped = SkippedCheckpoint.Describe(s.SkippedCheckpoints);
+        if (s.RestartedFromScratch)
+            return $"{s.MemberId} restarted from step 0: no checkpoint was usable ({skipped}); its spec allows this (checkpoint.restartIfUnusable)";
+        if (s.ResumedFromStep is long from)
+            return s.SkippedCheckpoints.Count == 0
+                ? $"{s.MemberId} resumed from its checkpoint at step {from}"
+                : $"{s.MemberId} resumed from its checkpoint at step {from}, skipping {s.SkippedCheckpoints.Count} unusable ({skipped})";
+        return s.SkippedCheckpoints.Count > 0 ? $"{s.MemberId} could not resume: no checkpoint was usable ({skipped})" : null;
+    }
+}
+
+/// <summary>A checkpoint a member passed over when it resumed, and why (missing, torn, corrupt, the wrong format).</summary>
+[GenerateSerializer, Immutable, Alias("gan.SkippedCheckpoint")]
+public sealed record SkippedCheckpoint(
+    [property: Id(0)] long Step,
+    [property: Id(1)] string Reason)
+{
+    /// <summary>"step 300: reason; step 200: reason".</summary>
+    public static string Describe(IEnumerable<SkippedCheckpoint> skipped) =>
+        string.Join("; ", skipped.Select(k => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"step {k.Step}: {k.Reason}")));
 }
 
 /// <summary>Evaluation of a mixture GAN as DESIGN.md defines it.</summary>
@@ -84,6 +111,15 @@ public sealed record MemberStatus
     [Id(7)] public long CheckpointStep { get; init; }
     [Id(8)] public string? Error { get; init; }
     [Id(9)] public ImageMetrics? ImageEvaluation { get; init; }
+    /// <summary>
+    /// The checkpoint step the member last resumed from (on activation, or reloading after a failed step); null when
+    /// it started from nothing or has not resumed. With <see cref="RestartedFromScratch"/>: 0.
+    /// </summary>
+    [Id(10)] public long? ResumedFromStep { get; init; }
+    /// <summary>It had checkpoints, none was usable, and its spec let it train again from step 0 (checkpoint.restartIfUnusable).</summary>
+    [Id(11)] public bool RestartedFromScratch { get; init; }
+    /// <summary>Checkpoints passed over when it last resumed, newest first, each with the reason.</summary>
+    [Id(12)] public IReadOnlyList<SkippedCheckpoint> SkippedCheckpoints { get; init; } = [];
 }
 
 /// <summary>Everything a report needs about one member: status, spec, curves and the latest evaluated samples.</summary>

@@ -4,6 +4,7 @@ using GanCluster.Contracts.Workers;
 using GanCluster.Gan.Specs;
 using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
+using Orleans.Runtime;
 
 namespace GanCluster.Grains.Members;
 
@@ -28,7 +29,7 @@ public sealed partial class CoordinatorGrain
                 ClusterLog.MemberRecovered(logger, MemberId, step, attempt, budget.Elapsed.TotalSeconds);
                 return;
             }
-            catch (Exception e) when (e is not SpecException && !suspendRequested && budget.Elapsed + delay < cluster.Value.StepRecoveryTimeout)
+            catch (Exception e) when (e is not (SpecException or CheckpointsUnusableException) && !suspendRequested && budget.Elapsed + delay < cluster.Value.StepRecoveryTimeout)
             {
                 ClusterLog.RecoveryRetrying(logger, MemberId, attempt, e.GetType().Name, e.Message);
                 DelayDeactivation(KeepAlive);
@@ -37,7 +38,12 @@ public sealed partial class CoordinatorGrain
         }
     }
 
-    /// <summary>Builds both workers, from the newest usable checkpoint if there is one.</summary>
+    /// <summary>
+    /// Builds both workers, from the newest usable checkpoint if there is one. A listed checkpoint that cannot be used
+    /// (missing, torn, corrupt, the wrong format) is passed over for the next older one and noted in the status. A
+    /// member that had checkpoints and can use none does not quietly train again from step 0: it fails with
+    /// <see cref="CheckpointsUnusableException"/>, unless its spec says <c>checkpoint.restartIfUnusable</c>.
+    /// </summary>
     private async Task PrepareWorkersAsync()
     {
         var spec = Spec;
@@ -45,7 +51,13 @@ public sealed partial class CoordinatorGrain
         // The persisted state names the checkpoint it is consistent with; never resume from a newer, unrecorded one.
         long recorded = state.State.LastCheckpoint?.Step ?? -1;
         manifests.RemoveAll(m => m.Step > recorded);
-        if (recorded >= 0 && !manifests.Any(m => m.Step == recorded)) Log.CheckpointUnusable(logger, MemberId, recorded, "its manifest is missing or unreadable");
+        var skipped = new List<SkippedCheckpoint>();
+        if (recorded >= 0 && !manifests.Any(m => m.Step == recorded))
+        {
+            const string reason = "its manifest is missing or unreadable";
+            Log.CheckpointUnusable(logger, MemberId, recorded, reason);
+            skipped.Add(new SkippedCheckpoint(recorded, reason));
+        }
         foreach (var manifest in manifests)
         {
             try
@@ -54,18 +66,51 @@ public sealed partial class CoordinatorGrain
                     Generator.PrepareAsync(new WorkerSetup(MemberId, spec, manifest.Generator)).AsTask(),
                     Discriminator.PrepareAsync(new WorkerSetup(MemberId, spec, manifest.Discriminator)).AsTask());
                 RewindTo(manifest);
+                NoteResume(manifest.Step, restarted: false, skipped);
                 return;
             }
-            catch (Exception e) when (e is not SpecException)
+            catch (Exception e) when (IsCheckpointProblem(e))
             {
                 Log.CheckpointUnusable(logger, MemberId, manifest.Step, e.Message);
+                skipped.Add(new SkippedCheckpoint(manifest.Step, e.Message));
             }
+        }
+        if (skipped.Count > 0 && !spec.Checkpoint.RestartIfUnusable)
+        {
+            NoteResume(null, restarted: false, skipped);
+            throw new CheckpointsUnusableException(MemberId, skipped);
         }
         await Task.WhenAll(
             Generator.PrepareAsync(new WorkerSetup(MemberId, spec, null)).AsTask(),
             Discriminator.PrepareAsync(new WorkerSetup(MemberId, spec, null)).AsTask());
         RewindTo(null);
+        if (skipped.Count == 0)
+        {
+            NoteResume(null, restarted: false, skipped);
+            return;
+        }
+        // Told to restart: the unusable checkpoints go (left in place, they would outrank the new ones when pruning),
+        // and step 0 becomes the checkpoint the persisted state is consistent with.
+        Log.MemberRestartingFromScratch(logger, MemberId, SkippedCheckpoint.Describe(skipped));
+        NoteResume(0, restarted: true, skipped);
+        await store.DeleteAfterAsync(MemberId, 0);
+        await CheckpointAsync();
     }
+
+    private void NoteResume(long? from, bool restarted, List<SkippedCheckpoint> skipped)
+    {
+        state.State.ResumedFromStep = from;
+        state.State.RestartedFromScratch = restarted;
+        state.State.SkippedCheckpoints = [.. skipped];
+    }
+
+    /// <summary>
+    /// Whether a failure to load a checkpoint says the checkpoint is unusable. Not so for a refused spec, a full device,
+    /// or a worker (or its silo) that could not be reached in time: those fail or are retried as they are, and must
+    /// not send a member back to an older checkpoint, or to step 0.
+    /// </summary>
+    private static bool IsCheckpointProblem(Exception e) =>
+        e is not (SpecException or DeviceCapacityException or TimeoutException or OrleansException);
 
     private void RewindTo(CheckpointManifest? manifest)
     {

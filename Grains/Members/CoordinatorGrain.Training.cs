@@ -19,7 +19,17 @@ public sealed partial class CoordinatorGrain
         using var logScope = MemberLogScope.Begin(logger, Labels, () => step);
         try
         {
-            await PrepareWorkersAsync();
+            try
+            {
+                await PrepareWorkersAsync();
+            }
+            catch (Exception e) when ((e is TimeoutException or Orleans.Runtime.OrleansException) && !suspendRequested)
+            {
+                // A worker behind a route to a silo that just died (the first call fails, MemberRescuer) or not
+                // answering yet: retried like any reload after a failed step, not taken for an unusable checkpoint.
+                ClusterLog.RecoveryRetrying(logger, MemberId, 0, e.GetType().Name, e.Message);
+                await RecoverAsync();
+            }
             Log.MemberStarting(logger, MemberId, step, total);
             var clock = Stopwatch.StartNew();
             var lastPublish = TimeSpan.Zero;
@@ -164,6 +174,12 @@ public sealed partial class CoordinatorGrain
             superseded = true;
             ClusterLog.MemberSuperseded(logger, MemberId, step, e.Message);
             DeactivateOnIdle();
+        }
+        catch (CheckpointsUnusableException e)
+        {
+            Log.MemberCannotResume(logger, MemberId, e.Message);
+            error = e.Message;
+            await FinishAsync(MemberState.Failed);
         }
         catch (Exception e) when (suspendRequested)
         {

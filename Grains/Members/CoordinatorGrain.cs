@@ -171,7 +171,7 @@ public sealed partial class CoordinatorGrain(
         Evaluations = evaluations.ToArray(),
         ImageEvaluations = imageEvaluations.ToArray(),
         Samples = samples,
-        CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(c.Generator.Path) : null,
+        CheckpointPath = state.State.LastCheckpoint is { } c ? Path.GetDirectoryName(store.Locate(c.Generator)) : null,
     });
 
     public async ValueTask<MemberStatus> PauseAsync()
@@ -233,11 +233,18 @@ public sealed partial class CoordinatorGrain(
         ImageEvaluation = imageEvaluations.Count > 0 ? imageEvaluations[^1] : null,
         CheckpointStep = state.State.LastCheckpoint?.Step ?? 0,
         Error = error,
+        ResumedFromStep = state.State.ResumedFromStep,
+        RestartedFromScratch = state.State.RestartedFromScratch,
+        SkippedCheckpoints = state.State.SkippedCheckpoints.ToArray(),
     };
 
     private void StartLoop()
     {
         pauseRequested = cancelRequested = suspendRequested = false;
+        // How it resumed last time is history now: until this loop has prepared its workers, the status says nothing.
+        state.State.ResumedFromStep = null;
+        state.State.RestartedFromScratch = false;
+        state.State.SkippedCheckpoints = [];
         members.Add(MemberId);
         loop = RunAsync();
     }

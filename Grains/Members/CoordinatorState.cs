@@ -27,4 +27,8 @@ public sealed class CoordinatorState
     public string? SweepId { get; set; }
     /// <summary>Population-based training: steps between reports to the sweep; 0 when not under PBT.</summary>
     public long PbtInterval { get; set; }
+    /// <summary>How the member last resumed (see <see cref="MemberStatus"/>'s fields of the same names).</summary>
+    public long? ResumedFromStep { get; set; }
+    public bool RestartedFromScratch { get; set; }
+    public List<SkippedCheckpoint> SkippedCheckpoints { get; set; } = [];
 }

@@ -11,12 +11,18 @@ public sealed record CheckpointManifest(string MemberId, long Step, CheckpointFi
 /// <summary>A member's entry in the store's index, so that a restarted silo can find the members to resume.</summary>
 public sealed record MemberRecord(string MemberId, MemberState State, DateTimeOffset UpdatedAt);
 
-/// <summary>Durable storage for checkpoints: files written atomically, verified by SHA-256 when read.</summary>
+/// <summary>
+/// Durable storage for checkpoints: files written atomically, verified by SHA-256 when read. A part's
+/// <see cref="CheckpointFile.Path"/> is its location inside the store (relative to the store's root), so checkpoints
+/// stay valid when the store moves; <see cref="Locate"/> says where that is now.
+/// </summary>
 public interface ICheckpointStore
 {
     Task<CheckpointFile> WritePartAsync(string memberId, long step, string part, byte[] bytes);
     /// <summary>Reads a part back; throws <see cref="InvalidDataException"/> if it is missing, torn or corrupt.</summary>
     Task<byte[]> ReadPartAsync(CheckpointFile file);
+    /// <summary>Where a part is now, for people (a report, a test): a full file path, or the Redis key.</summary>
+    string Locate(CheckpointFile file);
     Task WriteManifestAsync(CheckpointManifest manifest);
     /// <summary>Complete checkpoints of a member, newest first.</summary>
     Task<IReadOnlyList<CheckpointManifest>> ListManifestsAsync(string memberId);
@@ -27,7 +33,12 @@ public interface ICheckpointStore
     Task<IReadOnlyList<MemberRecord>> ListMemberRecordsAsync();
 }
 
-/// <summary>The embedded default: files under a data directory (Gan:DataDirectory).</summary>
+/// <summary>
+/// The embedded default: files under a data directory (Gan:DataDirectory). Parts are named by their path relative to
+/// that directory (<c>members/{member}/checkpoints/step-{step}/{part}-{guid}.bin</c>), so a data directory that is
+/// copied or moved keeps its checkpoints. Manifests written before that hold absolute paths: such a path is used
+/// where it still exists, and otherwise the same file under this store's root.
+/// </summary>
 public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
@@ -43,21 +54,48 @@ public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
     {
         // A unique name per write: a member that takes over another's state may checkpoint the same step again while a
         // third member is still loading the earlier files of that step (PBT), which must not change under it.
-        string path = Path.Combine(MemberDirectory(memberId), "checkpoints", StepDirectoryName(step), $"{SafeName(part)}-{Guid.NewGuid():N}.bin");
-        await AtomicFile.WriteAsync(path, bytes);
-        return new CheckpointFile(path, step, bytes.LongLength, Convert.ToHexString(SHA256.HashData(bytes)));
+        string relative = $"members/{SafeName(memberId)}/checkpoints/{StepDirectoryName(step)}/{SafeName(part)}-{Guid.NewGuid():N}.bin";
+        await AtomicFile.WriteAsync(Path.Combine(root, relative), bytes);
+        return new CheckpointFile(relative, step, bytes.LongLength, Convert.ToHexString(SHA256.HashData(bytes)));
     }
 
     public async Task<byte[]> ReadPartAsync(CheckpointFile file)
     {
-        if (!File.Exists(file.Path)) throw new InvalidDataException($"checkpoint file {file.Path} is missing");
-        var bytes = await File.ReadAllBytesAsync(file.Path);
+        string path = Locate(file);
+        if (!File.Exists(path)) throw new InvalidDataException($"checkpoint file {path} is missing");
+        var bytes = await File.ReadAllBytesAsync(path);
         if (bytes.LongLength != file.Bytes)
-            throw new InvalidDataException($"checkpoint file {file.Path} has {bytes.LongLength} bytes, expected {file.Bytes} (torn write?)");
+            throw new InvalidDataException($"checkpoint file {path} has {bytes.LongLength} bytes, expected {file.Bytes} (torn write?)");
         string sha = Convert.ToHexString(SHA256.HashData(bytes));
         if (!string.Equals(sha, file.Sha256, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"checkpoint file {file.Path} fails its SHA-256 check (corrupt)");
+            throw new InvalidDataException($"checkpoint file {path} fails its SHA-256 check (corrupt)");
         return bytes;
+    }
+
+    /// <summary>
+    /// The part's file under this store's root. A relative path must stay inside the root. An absolute path (a
+    /// manifest written before paths were relative) is used where it exists; otherwise, if it has the store's layout
+    /// (…/members/{member}/checkpoints/{step}/{file}), the same file under this root: the data directory was moved.
+    /// </summary>
+    public string Locate(CheckpointFile file)
+    {
+        string stored = file.Path;
+        if (!Path.IsPathRooted(stored))
+        {
+            string full = Path.GetFullPath(Path.Combine(root, stored));
+            if (!full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InvalidDataException($"checkpoint file {stored} lies outside the checkpoint store {root}");
+            return full;
+        }
+        if (File.Exists(stored)) return stored;
+        var segments = stored.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
+        int n = segments.Length;
+        if (n >= 5 && segments[n - 5] == "members" && segments[n - 3] == "checkpoints")
+        {
+            var tail = segments[(n - 5)..];
+            if (tail.Skip(1).All(IsSafeName)) return Path.Combine(root, string.Join('/', tail));
+        }
+        return stored;
     }
 
     public Task WriteManifestAsync(CheckpointManifest manifest)
@@ -142,13 +180,12 @@ public sealed class FileCheckpointStore(string dataDirectory) : ICheckpointStore
     }
 
     /// <summary>Member ids and part names become path segments: refuse anything that could escape the store.</summary>
-    public static string SafeName(string name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Length > 200 || name is "." or ".." ||
-            name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
-            throw new ArgumentException($"'{name}' is not a valid member or part name (letters, digits, '-', '_', '.')");
-        return name;
-    }
+    public static string SafeName(string name) => IsSafeName(name) ? name
+        : throw new ArgumentException($"'{name}' is not a valid member or part name (letters, digits, '-', '_', '.')");
+
+    private static bool IsSafeName(string name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= 200 && name is not ("." or "..") &&
+        name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 }
 
 public static class AtomicFile

@@ -32,6 +32,12 @@ public static partial class Log
     [LoggerMessage(9, LogLevel.Warning, "Member {MemberId}: checkpoint at step {Step} is unusable ({Reason}); trying an older one")]
     public static partial void CheckpointUnusable(ILogger logger, string memberId, long step, string reason);
 
+    [LoggerMessage(17, LogLevel.Error, "Member {MemberId} failed: {Error}")]
+    public static partial void MemberCannotResume(ILogger logger, string memberId, string error);
+
+    [LoggerMessage(18, LogLevel.Warning, "Member {MemberId}: no checkpoint is usable ({Skipped}); training again from step 0, as its spec allows (checkpoint.restartIfUnusable)")]
+    public static partial void MemberRestartingFromScratch(ILogger logger, string memberId, string skipped);
+
     [LoggerMessage(11, LogLevel.Warning, "Member {MemberId}: no checkpoint at step {Step} while suspending; it will resume from step {CheckpointStep}")]
     public static partial void SuspendCheckpointFailed(ILogger logger, Exception exception, string memberId, long step, long checkpointStep);
 

@@ -60,7 +60,7 @@ public abstract class NetworkWorkerGrain<TModel>(TorchCompute compute, ICheckpoi
         if (setup.ResumeFrom is not null && StepOf(model) != setup.ResumeFrom.Step)
         {
             await DisposeOnComputeAsync(model);
-            throw new InvalidDataException($"{Role} checkpoint {setup.ResumeFrom.Path} holds step {StepOf(model)}, its manifest says {setup.ResumeFrom.Step}");
+            throw new InvalidDataException($"{Role} checkpoint {store.Locate(setup.ResumeFrom)} holds step {StepOf(model)}, its manifest says {setup.ResumeFrom.Step}");
         }
         await DisposeOnComputeAsync(Model);
         Model = model;

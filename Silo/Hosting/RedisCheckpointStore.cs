@@ -117,6 +117,9 @@ public sealed class RedisCheckpointStore : ICheckpointStore, IAsyncDisposable
         return bytes;
     }
 
+    /// <summary>A part's path is already its place in the store (its Redis key): nothing on disk to move.</summary>
+    public string Locate(CheckpointFile file) => file.Path;
+
     public async Task WriteManifestAsync(CheckpointManifest manifest)
     {
         var db = await DbAsync();

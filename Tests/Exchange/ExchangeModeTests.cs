@@ -75,8 +75,8 @@ public class ExchangeModeTests(ClusterFixture fixture)
         var data = RealData.FromSpec(spec.Data);
         using var g = new GeneratorModel(spec, data, TorchSharp.torch.CPU);
         using var d = new DiscriminatorModel(spec, data, TorchSharp.torch.CPU);
-        using (var reader = new BinaryReader(File.OpenRead(manifest.Generator.Path))) g.Load(reader);
-        using (var reader = new BinaryReader(File.OpenRead(manifest.Discriminator.Path))) d.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(new FileCheckpointStore(fixture.DataDirectory).Locate(manifest.Generator)))) g.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(new FileCheckpointStore(fixture.DataDirectory).Locate(manifest.Discriminator)))) d.Load(reader);
         Assert.Equal(checkpointStep, g.Step);
         Assert.Equal(checkpointStep, d.Step);
         Assert.Equal(exchangedAtCheckpoint, d.WeightBytes().SequenceEqual(g.ShadowWeightBytes()!));

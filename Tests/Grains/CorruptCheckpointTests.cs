@@ -25,11 +25,12 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         Assert.True(paused.Step > 2000 && paused.Step < 4000, $"paused at {paused.Step}");
 
         var store = new FileCheckpointStore(fixture.DataDirectory);
-        var newest = (await store.ListManifestsAsync(id))[0];
+        var listed = await store.ListManifestsAsync(id);
+        var newest = listed[0];
         Assert.Equal(paused.Step, newest.Step);
-        var bytes = await File.ReadAllBytesAsync(newest.Generator.Path);
+        var bytes = await File.ReadAllBytesAsync(store.Locate(newest.Generator));
         bytes[bytes.Length / 2] ^= 0xFF;
-        await File.WriteAllBytesAsync(newest.Generator.Path, bytes);
+        await File.WriteAllBytesAsync(store.Locate(newest.Generator), bytes);
 
         // The workers lose their networks, so resuming must read the (corrupt) checkpoint back.
         await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
@@ -38,6 +39,12 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         var done = await Eventually.WaitAsync(() => member.GetStatusAsync().AsTask(), s => s.State.IsFinished(), Timeout, "the member to finish");
         Assert.Equal(MemberState.Completed, done.State);
         Assert.Equal(4000, done.Step);
+        // The status says which checkpoint it resumed from, and which it skipped and why.
+        Assert.Equal(listed[1].Step, done.ResumedFromStep);
+        var skipped = Assert.Single(done.SkippedCheckpoints);
+        Assert.Equal(paused.Step, skipped.Step);
+        Assert.Contains("fails its SHA-256 check (corrupt)", skipped.Reason);
+        Assert.StartsWith($"{id} resumed from its checkpoint at step {listed[1].Step}, skipping 1 unusable (step {paused.Step}: checkpoint file ", done.ResumeNote());
 
         string log = fixture.LogTail(4000).Replace("\"", "", StringComparison.Ordinal);
         Assert.Contains($"Member {id}: checkpoint at step {paused.Step} is unusable", log);
@@ -48,7 +55,7 @@ public class CorruptCheckpointTests(ClusterFixture fixture)
         var final = (await store.ListManifestsAsync(id))[0];
         Assert.Equal(4000, final.Step);
         using var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
-        using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(store.Locate(final.Generator)))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
     }
 }

@@ -61,7 +61,7 @@ public class MemberTrainingTests(ClusterFixture fixture)
         reference.Run(30);
         var manifests = await CheckpointsOf("matches-reference");
         var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
-        g.Load(new BinaryReader(File.OpenRead(manifests[0].Generator.Path)));
+        g.Load(new BinaryReader(File.OpenRead(Locate(manifests[0].Generator))));
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         g.Dispose();
     }
@@ -89,7 +89,7 @@ public class MemberTrainingTests(ClusterFixture fixture)
         Assert.Equal(cancelled.Step, cancelled.CheckpointStep);
         var manifests = await CheckpointsOf("pause-resume-cancel");
         Assert.Equal(cancelled.Step, manifests[0].Step);
-        Assert.True(File.Exists(manifests[0].Generator.Path));
+        Assert.True(File.Exists(Locate(manifests[0].Generator)));
         await Task.Delay(200);
         Assert.Equal(cancelled.Step, (await member.GetStatusAsync()).Step);
     }
@@ -197,6 +197,8 @@ public class MemberTrainingTests(ClusterFixture fixture)
 
     private Task<IReadOnlyList<GanCluster.Grains.Storage.CheckpointManifest>> CheckpointsOf(string memberId) =>
         new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).ListManifestsAsync(memberId);
+
+    private string Locate(GanCluster.Contracts.Workers.CheckpointFile file) => new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).Locate(file);
 
     private sealed class RecordingObserver : IMemberObserver
     {

@@ -169,10 +169,11 @@ public class DevicePlacementTests(PlacementClusterFixture fixture)
 
         using var reference = new GanCluster.Gan.Training.ReferenceLoop(spec);
         reference.Run(steps);
-        var manifests = await new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory).ListManifestsAsync(memberId);
+        var store = new GanCluster.Grains.Storage.FileCheckpointStore(fixture.DataDirectory);
+        var manifests = await store.ListManifestsAsync(memberId);
         Assert.Equal(steps, manifests[0].Step);
         using var g = new GanCluster.Gan.Training.GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
-        using (var reader = new BinaryReader(File.OpenRead(manifests[0].Generator.Path))) g.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(store.Locate(manifests[0].Generator)))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
     }
 

@@ -43,12 +43,13 @@ public class SiloProcessTests
         }
 
         // The resumed run ends exactly where an uninterrupted single-process run of the same seed ends.
-        var final = (await new FileCheckpointStore(data.Path).ListManifestsAsync("killed"))[0];
+        var store = new FileCheckpointStore(data.Path);
+        var final = (await store.ListManifestsAsync("killed"))[0];
         Assert.Equal(2000, final.Step);
         using var reference = new ReferenceLoop(spec);
         reference.Run(2000);
         using var g = new GeneratorModel(spec, GanCluster.Gan.Data.RealData.FromSpec(spec.Data), TorchSharp.torch.CPU);
-        using (var reader = new BinaryReader(File.OpenRead(final.Generator.Path))) g.Load(reader);
+        using (var reader = new BinaryReader(File.OpenRead(store.Locate(final.Generator)))) g.Load(reader);
         Assert.Equal(reference.Generator.WeightBytes(), g.WeightBytes());
         Assert.True(killedAt >= checkpointAtKill);
     }

@@ -133,6 +133,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["checkpoint: every 0"] = R("checkpoint.every: must be between 1 and 1000000000, got 0", "checkpoint.every=0"),
         ["checkpoint: keep 0"] = R("checkpoint.keep: must be between 1 and 100, got 0", "checkpoint.keep=0"),
         ["checkpoint: keep 101"] = R("checkpoint.keep: must be between 1 and 100, got 101", "checkpoint.keep=101"),
+        ["checkpoint: restartIfUnusable not a boolean"] = R("checkpoint.restartIfUnusable: must be true or false, got a string", "checkpoint.restartIfUnusable=yes"),
         // ---- techniques ----
         ["techniques: unrolled 99"] = R("techniques.unrolledSteps: must be between 0 and 50, got 99", "techniques.unrolledSteps=99"),
         ["techniques: negative kernels"] = R("techniques.minibatchDiscrimination.kernels: must be between 0 and 1024, got -1", "techniques.minibatchDiscrimination.kernels=-1"),
@@ -276,7 +277,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         var newest = manifests[0];
         Assert.Equal(paused.CheckpointStep, newest.Step);
         long previous = manifests[1].Step;
-        string file = newest.Generator.Path;
+        string file = cluster.Store.Locate(newest.Generator);
         string expected;
         switch (damage)
         {
@@ -312,7 +313,56 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         var status = await Eventually.WaitAsync(() => coordinator.GetStatusAsync().AsTask(), s => s.Step > newest.Step + 10 || s.State.IsFinished(), TimeSpan.FromSeconds(120), $"{member}: training past step {newest.Step}");
         Assert.Equal(MemberState.Running, status.State);
         Assert.True(previous < newest.Step);
+        // The status says so too: resumed from the previous checkpoint, the damaged one skipped with the reason.
+        Assert.Equal(previous, status.ResumedFromStep);
+        var skipped = Assert.Single(status.SkippedCheckpoints);
+        Assert.Equal(newest.Step, skipped.Step);
+        Assert.Contains(expected, skipped.Reason);
         await coordinator.CancelAsync();
+    }
+
+    [Fact]
+    public async Task A_run_that_resumes_a_member_says_in_the_console_and_the_report_from_which_checkpoint_and_which_it_skipped()
+    {
+        using var dir = new TempDirectory();
+        const string member = "resumed-run";
+        string specFile = Path.Combine(dir.Path, "resumed.json");
+        File.WriteAllText(specFile, SpecLoader.ToJson(TestSpecs.SmallRing(steps: 1500) with
+        {
+            Name = "resumed",
+            Checkpoint = new CheckpointSpec { Every = 100, Keep = 10 },
+            Evaluation = new EvaluationSpec { Every = 1500, Samples = 500, MinSamplesPerMode = 5 },
+        }));
+        var spec = SpecLoader.Parse(File.ReadAllText(specFile));
+        var coordinator = cluster.Client.GetGrain<ICoordinatorGrain>(member);
+        await coordinator.StartAsync(spec);
+        await Eventually.WaitAsync(() => coordinator.GetStatusAsync().AsTask(), s => s.CheckpointStep >= 200 || s.State.IsFinished(), TimeSpan.FromSeconds(120), $"{member}: two checkpoints");
+        var paused = await coordinator.PauseAsync();
+        Assert.Equal(MemberState.Paused, paused.State);
+        await coordinator.SuspendAsync(); // deactivates: the resume must load from the checkpoint files
+        var manifests = await cluster.Store.ListManifestsAsync(member);
+        var newest = manifests[0];
+        long previous = manifests[1].Step;
+        string file = cluster.Store.Locate(newest.Generator);
+        var bytes = File.ReadAllBytes(file);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        File.WriteAllBytes(file, bytes);
+
+        // Running the paused member again through the client resumes it.
+        string outDir = Path.Combine(dir.Path, "out");
+        var (code, output, error) = await ClientWithOutputAsync(["run", specFile, "--cluster", cluster.Gateway, "--member", member, "--out", outDir]);
+        Assert.True(code == 0, $"exit {code}:\n{error}\n{output}");
+        string line = $"{member} resumed from its checkpoint at step {previous}, skipping 1 unusable (step {newest.Step}: checkpoint file {file} fails its SHA-256 check (corrupt))";
+        Assert.True(output.Split('\n').Count(l => l.Trim() == line) == 1, $"expected the line once: {line}\n{output}");
+        Assert.True(output.Split('\n').Count(l => l.Contains(" resumed from ", StringComparison.Ordinal)) == 1, $"expected one line on resuming:\n{output}");
+
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")));
+        var json = report.RootElement.GetProperty("members")[0];
+        Assert.Equal(previous, json.GetProperty("resumedFromStep").GetInt64());
+        Assert.False(json.GetProperty("restartedFromScratch").GetBoolean());
+        var skipped = Assert.Single(json.GetProperty("skippedCheckpoints").EnumerateArray());
+        Assert.Equal(newest.Step, skipped.GetProperty("step").GetInt64());
+        Assert.Contains("fails its SHA-256 check (corrupt)", skipped.GetProperty("reason").GetString());
     }
 
     [Fact]
@@ -353,13 +403,19 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
 
     private static async Task<(int Code, string Error)> ClientAsync(string[] args)
     {
+        var (code, _, error) = await ClientWithOutputAsync(args);
+        return (code, error);
+    }
+
+    private static async Task<(int Code, string Output, string Error)> ClientWithOutputAsync(string[] args)
+    {
         var error = new StringWriter();
         var output = new StringWriter();
         var previousError = Console.Error;
         var previousOut = Console.Out;
         Console.SetError(error);
         Console.SetOut(output);
-        try { return (await ClientProgram.Main(args), error.ToString()); }
+        try { return (await ClientProgram.Main(args), output.ToString(), error.ToString()); }
         finally { Console.SetError(previousError); Console.SetOut(previousOut); }
     }
 

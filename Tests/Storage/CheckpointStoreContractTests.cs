@@ -160,15 +160,17 @@ public sealed class FileCheckpointStoreTests : CheckpointStoreContract
 
     protected override async Task CorruptAsync(CheckpointFile file)
     {
-        var bytes = await File.ReadAllBytesAsync(file.Path);
+        string path = Store.Locate(file);
+        var bytes = await File.ReadAllBytesAsync(path);
         bytes[bytes.Length / 2] ^= 0xFF;
-        await File.WriteAllBytesAsync(file.Path, bytes);
+        await File.WriteAllBytesAsync(path, bytes);
     }
 
     protected override async Task TruncateAsync(CheckpointFile file)
     {
-        var bytes = await File.ReadAllBytesAsync(file.Path);
-        await File.WriteAllBytesAsync(file.Path, bytes[..(bytes.Length / 2)]);
+        string path = Store.Locate(file);
+        var bytes = await File.ReadAllBytesAsync(path);
+        await File.WriteAllBytesAsync(path, bytes[..(bytes.Length / 2)]);
     }
 
     protected override Task WriteGarbageManifestAsync(string memberId, long step)
@@ -176,6 +178,76 @@ public sealed class FileCheckpointStoreTests : CheckpointStoreContract
         string dir = Path.Combine(directory.Path, "members", memberId, "checkpoints", $"step-{step:D10}");
         Directory.CreateDirectory(dir);
         return File.WriteAllTextAsync(Path.Combine(dir, "manifest.json"), "{ not json");
+    }
+
+    private static async Task<CheckpointManifest> CheckpointAsync(ICheckpointStore store, string member, long step)
+    {
+        var g = await store.WritePartAsync(member, step, "generator", [1, 2, 3, (byte)step]);
+        var d = await store.WritePartAsync(member, step, "discriminator", [4, 5, (byte)step]);
+        var manifest = new CheckpointManifest(member, step, g, d, DateTimeOffset.UtcNow);
+        await store.WriteManifestAsync(manifest);
+        return manifest;
+    }
+
+    [Fact]
+    public async Task Parts_are_named_relative_to_the_data_directory_so_a_moved_directory_keeps_its_checkpoints()
+    {
+        var written = await CheckpointAsync(Store, "moved", 100);
+        Assert.False(Path.IsPathRooted(written.Generator.Path), written.Generator.Path);
+        Assert.StartsWith("members/moved/checkpoints/step-0000000100/generator-", written.Generator.Path, StringComparison.Ordinal);
+        string manifestText = await File.ReadAllTextAsync(Path.Combine(directory.Path, "members", "moved", "checkpoints", "step-0000000100", "manifest.json"));
+        Assert.DoesNotContain(directory.Path, manifestText, StringComparison.Ordinal);
+
+        using var elsewhere = new TempDirectory();
+        string moved = Path.Combine(elsewhere.Path, "data");
+        Directory.Move(directory.Path, moved);
+        try
+        {
+            var store = new FileCheckpointStore(moved);
+            var manifest = Assert.Single(await store.ListManifestsAsync("moved"));
+            Assert.Equal(new byte[] { 1, 2, 3, 100 }, await store.ReadPartAsync(manifest.Generator));
+            Assert.Equal(new byte[] { 4, 5, 100 }, await store.ReadPartAsync(manifest.Discriminator));
+            Assert.Equal(Path.Combine(moved, written.Generator.Path), store.Locate(manifest.Generator));
+        }
+        finally { Directory.Move(moved, directory.Path); }
+    }
+
+    [Fact]
+    public async Task A_manifest_with_absolute_paths_from_before_is_read_where_they_point_or_else_under_the_current_root()
+    {
+        // A manifest as the store wrote it before paths were relative: absolute paths under the old data directory.
+        var written = await CheckpointAsync(Store, "legacy", 200);
+        var absolute = written with
+        {
+            Generator = written.Generator with { Path = Path.Combine(directory.Path, written.Generator.Path) },
+            Discriminator = written.Discriminator with { Path = Path.Combine(directory.Path, written.Discriminator.Path) },
+        };
+        await Store.WriteManifestAsync(absolute);
+        Assert.Equal(new byte[] { 1, 2, 3, 200 }, await Store.ReadPartAsync(Assert.Single(await Store.ListManifestsAsync("legacy")).Generator));
+
+        using var elsewhere = new TempDirectory();
+        string moved = Path.Combine(elsewhere.Path, "restored");
+        Directory.Move(directory.Path, moved);
+        try
+        {
+            var store = new FileCheckpointStore(moved);
+            var manifest = Assert.Single(await store.ListManifestsAsync("legacy"));
+            Assert.Equal(absolute.Generator.Path, manifest.Generator.Path); // the old path, which no longer exists
+            Assert.False(File.Exists(manifest.Generator.Path));
+            Assert.Equal(new byte[] { 1, 2, 3, 200 }, await store.ReadPartAsync(manifest.Generator));
+            Assert.Equal(new byte[] { 4, 5, 200 }, await store.ReadPartAsync(manifest.Discriminator));
+            Assert.Equal(Path.Combine(moved, written.Generator.Path), store.Locate(manifest.Generator));
+        }
+        finally { Directory.Move(moved, directory.Path); }
+    }
+
+    [Fact]
+    public async Task A_relative_path_that_leaves_the_data_directory_is_refused()
+    {
+        var file = await Store.WritePartAsync("escape", 1, "generator", [1]);
+        var outside = file with { Path = "members/../../outside.bin" };
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => Store.ReadPartAsync(outside));
+        Assert.Contains("outside the checkpoint store", e.Message);
     }
 }
 

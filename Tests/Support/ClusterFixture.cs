@@ -24,17 +24,21 @@ public sealed class ClusterFixture : IAsyncLifetime
     public T SiloService<T>() where T : notnull =>
         ((InProcessSiloHandle)Cluster.Primary!).SiloHost.Services.GetRequiredService<T>();
 
-    public async Task InitializeAsync()
+    public async Task InitializeAsync() => Cluster = await DeployAsync(data.Path);
+
+    /// <summary>A one-silo cluster on a data directory, for tests that stop a silo and start another on the same data.</summary>
+    public static async Task<TestCluster> DeployAsync(string dataDirectory)
     {
         var builder = new TestClusterBuilder(1);
         builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Gan:DataDirectory"] = data.Path,
+            ["Gan:DataDirectory"] = dataDirectory,
             ["Gan:Compute:Threads"] = "2",
         }));
         builder.AddSiloBuilderConfigurator<GanSiloConfigurator>();
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
     }
 
     public async Task DisposeAsync()

@@ -129,8 +129,8 @@ public class SweepGrainTests(ClusterFixture fixture)
             var data = GanCluster.Gan.Data.RealData.FromSpec(spec.Data);
             using var a = new GanCluster.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
             using var b = new GanCluster.Gan.Training.GeneratorModel(spec with { Search = null }, data, TorchSharp.torch.CPU);
-            using (var r = new BinaryReader(File.OpenRead(donorManifest.Generator.Path))) a.Load(r);
-            using (var r = new BinaryReader(File.OpenRead(recipientManifest.Generator.Path))) b.Load(r);
+            using (var r = new BinaryReader(File.OpenRead(store.Locate(donorManifest.Generator)))) a.Load(r);
+            using (var r = new BinaryReader(File.OpenRead(store.Locate(recipientManifest.Generator)))) b.Load(r);
             Assert.Equal(a.WeightBytes(), b.WeightBytes());
         }
 

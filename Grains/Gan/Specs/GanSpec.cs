@@ -247,4 +247,9 @@ public sealed record CheckpointSpec
     public long Every { get; init; } = 500;
     /// <summary>How many checkpoints to keep per member (the newest ones).</summary>
     public int Keep { get; init; } = 2;
+    /// <summary>
+    /// When a member resumes and has checkpoints but none is usable (missing, torn, corrupt, the wrong format): false
+    /// (the default) fails it, naming them and why; true trains it again from step 0 and says so.
+    /// </summary>
+    public bool RestartIfUnusable { get; init; }
 }
