@@ -24,8 +24,13 @@ public static class ModeCollapseExperiment
     public sealed record Technique(string Name, string[] Overrides);
 
     // Before Techniques, which uses it (static fields initialise in order).
-    /// <summary>The shipped recipe as overrides of the example specs (the same fields as examples/*-recipe.json).</summary>
-    public static readonly string[] Recipe = [];
+    /// <summary>The shipped recipe as overrides of the example specs (the fields examples/grid25-recipe.json changes).</summary>
+    public static readonly string[] Recipe =
+    [
+        "model.generator.width=256", "model.generator.depth=3", "model.generator.normalization=batch",
+        "model.discriminator.width=256", "model.discriminator.depth=3", "model.discriminator.activation=leaky_relu",
+        "loss.kind=hinge", "optimizer.generatorLr=0.0005", "optimizer.discriminatorLr=0.0003", "techniques.generatorEma=0.999",
+    ];
 
     public static readonly Technique[] Techniques =
     [

@@ -8,14 +8,24 @@ public class SpecValidationTests
 {
     private static string Ring8 => File.ReadAllText(Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json"));
 
+    public static IEnumerable<object[]> Examples() =>
+        Directory.EnumerateFiles(TestSpecs.ExamplesDirectory, "*.json").Order(StringComparer.Ordinal).Select(f => new object[] { Path.GetFileName(f) });
+
     [Theory]
-    [InlineData("ring8.json")]
-    [InlineData("grid25.json")]
-    [InlineData("gaussian1d.json")]
+    [MemberData(nameof(Examples))]
     public void The_shipped_examples_are_valid(string file)
     {
         var spec = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, file));
         Assert.False(string.IsNullOrEmpty(spec.Name));
+    }
+
+    [Fact]
+    public void The_experiments_recipe_row_is_the_shipped_recipe()
+    {
+        var shipped = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, "grid25-recipe.json"));
+        var row = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, "grid25.json"), GanCluster.Client.Experiments.ModeCollapseExperiment.Recipe);
+        Assert.Equal(SpecLoader.ToJson(shipped with { Name = "x", Training = row.Training, Evaluation = row.Evaluation, Checkpoint = row.Checkpoint }),
+            SpecLoader.ToJson(row with { Name = "x" }));
     }
 
     // Every malformed input (syntax, unknown fields, wrong types, out-of-range and contradictory values, data files,
