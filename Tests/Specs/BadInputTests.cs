@@ -350,7 +350,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
 
         // Running the paused member again through the client resumes it.
         string outDir = Path.Combine(dir.Path, "out");
-        var (code, output, error) = await ClientWithOutputAsync(["run", specFile, "--cluster", cluster.Gateway, "--member", member, "--out", outDir]);
+        var (code, output, error) = await ClientConsole.RunAsync(["run", specFile, "--cluster", cluster.Gateway, "--member", member, "--out", outDir]);
         Assert.True(code == 0, $"exit {code}:\n{error}\n{output}");
         string line = $"{member} resumed from its checkpoint at step {previous}, skipping 1 unusable (step {newest.Step}: checkpoint file {file} fails its SHA-256 check (corrupt))";
         Assert.True(output.Split('\n').Count(l => l.Trim() == line) == 1, $"expected the line once: {line}\n{output}");
@@ -403,20 +403,8 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
 
     private static async Task<(int Code, string Error)> ClientAsync(string[] args)
     {
-        var (code, _, error) = await ClientWithOutputAsync(args);
+        var (code, _, error) = await ClientConsole.RunAsync(args);
         return (code, error);
-    }
-
-    private static async Task<(int Code, string Output, string Error)> ClientWithOutputAsync(string[] args)
-    {
-        var error = new StringWriter();
-        var output = new StringWriter();
-        var previousError = Console.Error;
-        var previousOut = Console.Out;
-        Console.SetError(error);
-        Console.SetOut(output);
-        try { return (await ClientProgram.Main(args), output.ToString(), error.ToString()); }
-        finally { Console.SetError(previousError); Console.SetOut(previousOut); }
     }
 
     private static string Write(string dir, string name, byte[] bytes)

@@ -25,7 +25,7 @@ public sealed class SubmitTests(BadInputTests.RunningCluster cluster) : IClassFi
     ];
 
     private Task<(int Code, string Out, string Error)> SubmitAsync(string name, params string[] more) =>
-        ClientAsync(["submit", RandomSweep, .. Overrides(name).SelectMany(o => new[] { "--set", o }), "--cluster", cluster.Gateway, .. more]);
+        ClientConsole.RunAsync(["submit", RandomSweep, .. Overrides(name).SelectMany(o => new[] { "--set", o }), "--cluster", cluster.Gateway, .. more]);
 
     /// <summary>The ids the cluster's sweep index holds for this spec's content: one per sweep it started.</summary>
     private async Task<IReadOnlyList<string>> SweepsOfAsync(string name) =>
@@ -110,17 +110,5 @@ public sealed class SubmitTests(BadInputTests.RunningCluster cluster) : IClassFi
         {
             foreach (var id in started) await cluster.Client.GetGrain<ISweepGrain>(id).CancelAsync();
         }
-    }
-
-    private static async Task<(int Code, string Out, string Error)> ClientAsync(string[] args)
-    {
-        var error = new StringWriter();
-        var output = new StringWriter();
-        var previousError = Console.Error;
-        var previousOut = Console.Out;
-        Console.SetError(error);
-        Console.SetOut(output);
-        try { return (await ClientProgram.Main(args), output.ToString(), error.ToString()); }
-        finally { Console.SetError(previousError); Console.SetOut(previousOut); }
     }
 }
