@@ -71,3 +71,47 @@ public class GeneratorEmaTests
         Assert.Contains("techniques.generatorEma", e.Message);
     }
 }
+
+/// <summary>optimizer.lrDecay: linear decay of both learning rates over the last part of training.</summary>
+public class LearningRateDecayTests
+{
+    [Fact]
+    public void The_rate_holds_until_the_start_then_falls_linearly_to_zero()
+    {
+        var o = new OptimizerSpec { LrDecay = "linear", LrDecayStart = 0.5 };
+        Assert.Equal(1, o.LrScale(0, 100));
+        Assert.Equal(1, o.LrScale(49, 100));
+        Assert.Equal(1, o.LrScale(50, 100));
+        Assert.Equal(0.5, o.LrScale(75, 100), 12);
+        Assert.Equal(0.02, o.LrScale(99, 100), 12);
+        Assert.Equal(1, new OptimizerSpec().LrScale(99, 100));
+    }
+
+    [Fact]
+    public void A_decayed_run_matches_the_plain_one_until_the_start_then_moves_less()
+    {
+        var plain = TestSpecs.SmallRing(8);
+        var decayed = plain with { Optimizer = plain.Optimizer with { LrDecay = "linear", LrDecayStart = 0.5 } };
+        using var a = new ReferenceLoop(plain);
+        using var b = new ReferenceLoop(decayed);
+        a.Run(4);
+        b.Run(4);
+        Assert.Equal(a.Generator.WeightBytes(), b.Generator.WeightBytes());
+        Assert.Equal(a.Discriminator.WeightBytes(), b.Discriminator.WeightBytes());
+        a.Run(2);
+        b.Run(2);
+        Assert.NotEqual(a.Generator.WeightBytes(), b.Generator.WeightBytes());
+        Assert.NotEqual(a.Discriminator.WeightBytes(), b.Discriminator.WeightBytes());
+    }
+
+    [Theory]
+    [InlineData("cosine", 0.5, "optimizer.lrDecay")]
+    [InlineData("linear", 1.0, "optimizer.lrDecayStart")]
+    [InlineData("linear", -0.1, "optimizer.lrDecayStart")]
+    public void Bad_schedules_are_refused(string decay, double start, string field)
+    {
+        var spec = TestSpecs.SmallRing() with { Optimizer = new OptimizerSpec { LrDecay = decay, LrDecayStart = start } };
+        var e = Assert.Throws<SpecException>(() => SpecValidator.ThrowIfInvalid(spec));
+        Assert.Contains(field, e.Message);
+    }
+}

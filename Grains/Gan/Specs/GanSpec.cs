@@ -211,6 +211,22 @@ public sealed record OptimizerSpec
     public double DiscriminatorLr { get; init; } = 1e-3;
     public double Beta1 { get; init; } = 0.5;
     public double Beta2 { get; init; } = 0.999;
+    /// <summary>
+    /// Learning-rate schedule of both networks: none, or linear (the rate stays at its value until lrDecayStart of
+    /// training.steps, then falls linearly to 0 at the last step). PBT's changes scale with it.
+    /// </summary>
+    public string LrDecay { get; init; } = "none";
+    /// <summary>linear: the fraction of training.steps after which the rate decays, in [0, 1).</summary>
+    public double LrDecayStart { get; init; } = 0.5;
+
+    /// <summary>The factor on the learning rates for the step after <paramref name="stepsDone"/> of <paramref name="totalSteps"/>.</summary>
+    public double LrScale(long stepsDone, long totalSteps)
+    {
+        if (LrDecay != "linear" || totalSteps <= 0) return 1;
+        double start = LrDecayStart * totalSteps;
+        if (stepsDone < start) return 1;
+        return Math.Max(0, (totalSteps - stepsDone) / (totalSteps - start));
+    }
 }
 
 

@@ -19,6 +19,7 @@ public static partial class SpecValidator
     public static readonly string[] DataKinds = ["ring", "grid", "gaussian1d", "digits", "idx"];
     public static readonly string[] Architectures = ["mlp", "dcgan", "lapgan"];
     public static readonly string[] Normalizations = ["batch", "layer", "none"];
+    public static readonly string[] LrDecays = ["none", "linear"];
 
     public static bool IsImageData(string? kind) => kind is "digits" or "idx";
     public static readonly string[] NoiseKinds = ["normal", "uniform"];
@@ -147,6 +148,8 @@ public static partial class SpecValidator
             Positive(p, "optimizer.discriminatorLr", o.DiscriminatorLr, 1);
             HalfOpen(p, "optimizer.beta1", o.Beta1, 0, 1);
             HalfOpen(p, "optimizer.beta2", o.Beta2, 0, 1);
+            OneOf(p, "optimizer.lrDecay", o.LrDecay, LrDecays);
+            HalfOpen(p, "optimizer.lrDecayStart", o.LrDecayStart, 0, 1);
         }
 
         var t = spec.Training;

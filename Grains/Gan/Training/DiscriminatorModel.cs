@@ -137,6 +137,7 @@ public sealed partial class DiscriminatorModel : IDisposable
         if (loss.HasGradientPenalty)
             dLoss = dLoss + loss.GradientPenaltyWeight * GradientPenalty(real, fake, conditional ? realLabels : null);
         dLoss.backward();
+        optimizer.Scale = spec.Optimizer.LrScale(Step, spec.Training.Steps);
         optimizer.Step();
         using var _ = no_grad();
         return stack([dLoss.detach(), sigmoid(realLogits).mean(), sigmoid(fakeLogits).mean()]);

@@ -148,6 +148,7 @@ public sealed partial class GeneratorModel
         network.zero_grad();
         var gLoss = ShadowLoss.Generator(against.Logits(network.Generate(noise, labels), labels));
         gLoss.backward();
+        optimizer.Scale = spec.Optimizer.LrScale(Step, spec.Training.Steps);
         optimizer.Step();
         double norm = optimizer.GradientNorm();
         Step++;

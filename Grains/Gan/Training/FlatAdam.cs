@@ -59,6 +59,8 @@ public sealed class FlatAdam : IDisposable
     }
 
     public double LearningRate { get; private set; }
+    /// <summary>A factor on <see cref="LearningRate"/> for the next steps (a schedule's; not saved: it follows the step).</summary>
+    public double Scale { get; set; } = 1;
     public double Beta1 { get; private set; }
     public double Beta2 { get; private set; }
 
@@ -133,7 +135,7 @@ public sealed class FlatAdam : IDisposable
     }
 
     /// <summary>θ ← θ − lr / (1 − β₁ᵗ) · m / denominator, the factor of the division.</summary>
-    private double StepSize(long t) => -(LearningRate / (1 - Math.Pow(Beta1, t)));
+    private double StepSize(long t) => -(LearningRate * Scale / (1 - Math.Pow(Beta1, t)));
 
     private void AddUpdate(int i, long t)
     {

@@ -149,6 +149,7 @@ public sealed partial class GeneratorModel : IDisposable
                 throw new ArgumentException($"gradient shape [{string.Join(", ", gradient.shape)}] does not match the batch [{string.Join(", ", fake.shape)}]");
             network.zero_grad();
             fake.backward([gradient]);
+            optimizer.Scale = spec.Optimizer.LrScale(Step, spec.Training.Steps);
             optimizer.Step();
             double norm = optimizer.GradientNorm();
             UpdateAverage();
