@@ -70,7 +70,9 @@ public static class ModeCollapseExperiment
         int batch = Positive(line.Option("--batch") ?? "256", "--batch");
         int concurrency = Positive(line.Option("--concurrency") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), "--concurrency");
         string examples = line.Option("--examples") ?? "examples";
-        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", $"mode-collapse-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        // One id for the whole run: its folder and its members' ids (mc-<that id>-…) cannot collide with another run's.
+        string runId = DefaultId.For("mode-collapse");
+        string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", runId));
         var dataSets = new[]
         {
             new DataSet("ring of 8", Path.Combine(examples, "ring8.json"), Positive(line.Option("--ring-steps") ?? "5000", "--ring-steps")),
@@ -87,7 +89,7 @@ public static class ModeCollapseExperiment
         if (!runMixtures) dataSets = [];
 
         // Every spec is built and validated before anything starts.
-        string stamp = DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
+        string stamp = runId["mode-collapse-".Length..];
         var jobs = new List<(DataSet Data, Technique Technique, long Seed, GanSpec Spec, string MemberId)>();
         foreach (var d in dataSets)
             foreach (var t in techniques)
