@@ -70,21 +70,41 @@ public static class SweepCommands
     /// <summary>The cluster verbs; each needs --cluster.</summary>
     public static async Task<int> ExecuteAsync(CommandLine line, IConfiguration config)
     {
+        // Everything that needs no cluster is checked first: a bad command line is exit 2 even when no cluster answers.
+        line.AllowOnly(line.Verb switch
+        {
+            "submit" => ["--cluster", "--set", "--sweep", "--new"],
+            "status" or "watch" or "pause" or "resume" or "cancel" => ["--cluster"],
+            "results" => ["--cluster", "--out"],
+            _ => throw new UsageException($"unknown command '{line.Verb}'"),
+        });
+        GanSpec? spec = null;
+        string? given = null, outDir = null;
+        bool fresh = false;
+        if (line.Verb == "submit")
+        {
+            if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
+            given = line.Option("--sweep");
+            fresh = line.Option("--new") is not null;
+            if (given is not null && fresh) throw new UsageException("submit takes --sweep ID or --new, not both (--new makes a fresh id)");
+            if (given is not null) Grains.Storage.FileCheckpointStore.SafeName(given);
+            spec = Gan.Data.SpecFile.Load(line.Arguments[0], line.All("--set"));
+            if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
+        }
+        else if (line.Verb == "status")
+        {
+            if (line.Arguments.Count > 1) throw new UsageException("status takes at most one sweep ID");
+        }
+        else Single(line);
+        if (line.Verb == "results") outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", Single(line)));
         string gateway = line.Option("--cluster") ?? throw new UsageException($"{line.Verb} needs --cluster HOST:PORT (a running silo's gateway) or --cluster redis://HOST:PORT (a cluster's Redis)");
         await using var cluster = await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
         switch (line.Verb)
         {
             case "submit":
             {
-                line.AllowOnly("--cluster", "--set", "--sweep", "--new");
-                if (line.Arguments.Count != 1) throw new UsageException("submit needs exactly one SPEC file");
-                string? given = line.Option("--sweep");
-                bool fresh = line.Option("--new") is not null;
-                if (given is not null && fresh) throw new UsageException("submit takes --sweep ID or --new, not both (--new makes a fresh id)");
-                var spec = Gan.Data.SpecFile.Load(line.Arguments[0], line.All("--set"));
-                if (spec.Search is null) throw new UsageException("submit takes a sweep spec (with a search section); train a single spec with run");
                 // The same spec again answers with the sweep already training it (its id on stdout, for scripts).
-                if (given is null && !fresh && await UnfinishedWithSameSpecAsync(cluster, spec) is { } same)
+                if (given is null && !fresh && await UnfinishedWithSameSpecAsync(cluster, spec!) is { } same)
                 {
                     Console.Error.WriteLine(same.State == SweepState.Paused
                         ? $"already submitted as sweep {same.SweepId}, paused (same spec); resume it, or pass --new to start another"
@@ -92,15 +112,13 @@ public static class SweepCommands
                     Console.WriteLine(same.SweepId);
                     return ExitCodes.Ok;
                 }
-                string id = given ?? DefaultId.For(spec.Name);
-                Grains.Storage.FileCheckpointStore.SafeName(id);
-                var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec);
+                string id = given ?? DefaultId.For(spec!.Name);
+                var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec!);
                 Console.WriteLine(status.SweepId);
                 return ExitCodes.Ok;
             }
             case "status":
             {
-                line.AllowOnly("--cluster");
                 if (line.Arguments.Count == 0)
                 {
                     foreach (var id in await cluster.Client.GetGrain<ISweepIndexGrain>(0).ListAsync())
@@ -116,7 +134,6 @@ public static class SweepCommands
             }
             case "watch":
             {
-                line.AllowOnly("--cluster");
                 var sweep = Existing(cluster, Single(line));
                 var view = new SweepView();
                 var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
@@ -135,7 +152,6 @@ public static class SweepCommands
             }
             case "pause" or "resume" or "cancel":
             {
-                line.AllowOnly("--cluster");
                 var sweep = Existing(cluster, Single(line));
                 await sweep.GetStatusAsync();
                 var s = line.Verb switch { "pause" => await sweep.PauseAsync(), "resume" => await sweep.ResumeAsync(), _ => await sweep.CancelAsync() };
@@ -144,10 +160,7 @@ public static class SweepCommands
             }
             case "results":
             {
-                line.AllowOnly("--cluster", "--out");
-                string id = Single(line);
-                string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", id));
-                await WriteResultsAsync(cluster, await Existing(cluster, id).GetStatusAsync(), outDir);
+                await WriteResultsAsync(cluster, await Existing(cluster, Single(line)).GetStatusAsync(), outDir!);
                 return ExitCodes.Ok;
             }
             default:

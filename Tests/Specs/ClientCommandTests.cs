@@ -60,6 +60,12 @@ public class ClientCommandTests
     [InlineData(new[] { "run", "x.json", "--out" }, "--out needs a value")]
     // The performance suite is its own program now (benchmarks/); the client's bench takes one SPEC.
     [InlineData(new[] { "bench", "--suite", "all" }, "unknown option --suite for 'bench'")]
+    // The cluster verbs check their command line before connecting: no cluster listens on port 9, yet these are exit 2.
+    [InlineData(new[] { "watch", "--cluster", "127.0.0.1:9" }, "watch needs exactly one sweep ID")]
+    [InlineData(new[] { "status", "a", "b", "--cluster", "127.0.0.1:9" }, "status takes at most one sweep ID")]
+    [InlineData(new[] { "cancel", "a", "--cluster", "127.0.0.1:9", "--bogus", "1" }, "unknown option --bogus")]
+    [InlineData(new[] { "submit", "/nonexistent/sweep.json", "--cluster", "127.0.0.1:9" }, "spec file '/nonexistent/sweep.json' does not exist")]
+    [InlineData(new[] { "submit", "x.json", "--cluster", "127.0.0.1:9", "--sweep", "a", "--new" }, "submit takes --sweep ID or --new, not both")]
     public async Task Bad_usage_exits_with_code_2_and_says_why(string[] args, string expected)
     {
         var (code, error) = await RunAsync(args);
