@@ -87,6 +87,12 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return ExitCodes.Unreachable;
         }
+        catch (Exception e) when (ClusterCalls.IsTransient(e))
+        {
+            // A call outside ClusterCalls' retries that lost its way to the cluster: one line, not a stack trace.
+            Console.Error.WriteLine($"error: lost the cluster: {e.Message.Split('\n')[0]}");
+            return ExitCodes.Unreachable;
+        }
     }
 
     private static CommandLine WithoutFirstArgument(CommandLine line)

@@ -35,7 +35,7 @@ public static class RunCommand
         string? gateway = line.Option("--cluster");
         await using var cluster = gateway is null
             ? await ClusterConnection.StartEmbeddedAsync(config, Path.Combine(outDir, "silo.log"), CancellationToken.None)
-            : await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
+            : await ClusterConnection.ConnectAsync(gateway, ClusterConnection.ConnectTimeout(gateway), CancellationToken.None, config);
         if (spec.Search is not null)
             return await SweepCommands.RunAsync(spec, cluster, outDir, memberId, interrupt);
         Console.WriteLine($"GanCluster: training {spec.Name} as member {memberId} on the {cluster.Description}");

@@ -22,9 +22,9 @@ public static class SweepCommands
         {
             var view = new SweepView();
             var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
-            await sweep.SubscribeAsync(observer);
+            await Call(async () => { await sweep.SubscribeAsync(observer); return true; });
             Console.WriteLine($"GanCluster: sweep {id} on the {cluster.Description}; output: {outDir}");
-            view.Show(await sweep.SubmitAsync(spec));
+            view.Show(await Call(() => sweep.SubmitAsync(spec)));
             var status = await WaitAsync(sweep, observer, view, interrupt.Token);
             if (interrupt.Requested && status.State is not (SweepState.Completed or SweepState.Cancelled))
             {
@@ -37,6 +37,11 @@ public static class SweepCommands
         }
     }
 
+    /// <summary>
+    /// Follows the sweep until it ends or <paramref name="interrupt"/> fires: notifications as they come, and a status
+    /// call every few seconds (observers are not durable) that rides out silo deaths and gateway changes
+    /// (<see cref="ClusterCalls"/>); after an outage the observer subscribes again, on whichever silo holds the sweep now.
+    /// </summary>
     private static async Task<SweepStatus> WaitAsync(ISweepGrain sweep, ISweepObserver observer, SweepView view, CancellationToken interrupt)
     {
         var renew = DateTime.UtcNow + TimeSpan.FromMinutes(1);
@@ -45,13 +50,30 @@ public static class SweepCommands
             var tick = Task.Delay(TimeSpan.FromSeconds(5), interrupt);
             if (await Task.WhenAny(view.Finished, tick) == view.Finished) return await view.Finished;
             if (interrupt.IsCancellationRequested) return view.Latest ?? await sweep.GetStatusAsync();
-            // Observers are not durable: a status call every few seconds covers a lost notification.
-            var status = await sweep.GetStatusAsync();
+            bool outage = false;
+            SweepStatus status;
+            try
+            {
+                status = await ClusterCalls.CallAsync(() => sweep.GetStatusAsync().AsTask(), interrupt, line => { outage = true; Warn(line); });
+            }
+            catch (OperationCanceledException) when (interrupt.IsCancellationRequested && view.Latest is not null)
+            {
+                return view.Latest;
+            }
             view.Show(status);
             if (status.State is SweepState.Completed or SweepState.Cancelled) return status;
-            if (DateTime.UtcNow > renew) { await sweep.SubscribeAsync(observer); renew = DateTime.UtcNow + TimeSpan.FromMinutes(1); }
+            if (outage || DateTime.UtcNow > renew)
+            {
+                await ClusterCalls.CallAsync(() => sweep.SubscribeAsync(observer).AsTask(), interrupt, Warn);
+                renew = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            }
         }
     }
+
+    private static void Warn(string line) => Console.Error.WriteLine(line);
+
+    /// <summary>One grain call that rides out a silo's death (<see cref="ClusterCalls"/>).</summary>
+    private static Task<T> Call<T>(Func<ValueTask<T>> call) => ClusterCalls.CallAsync(() => call().AsTask(), CancellationToken.None, Warn);
 
     /// <summary>report.json (every member), leaderboard.md, and the best member's samples.png and curves.png.</summary>
     public static async Task WriteResultsAsync(ClusterConnection cluster, SweepStatus status, string outDir)
@@ -60,7 +82,7 @@ public static class SweepCommands
         if (ranked.Count == 0) { Console.WriteLine("no member has started; nothing to report"); return; }
         var reports = new List<MemberReport>();
         foreach (var m in ranked)
-            reports.Add(await cluster.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetReportAsync());
+            reports.Add(await Call(() => cluster.Client.GetGrain<ICoordinatorGrain>(m.MemberId).GetReportAsync()));
         RunReport.Write(outDir, reports, status);
         FitnessPlot.Write(Path.Combine(outDir, "fitness.png"), reports, status.Lineage, $"sweep {status.SweepId} ({status.Strategy})");
         File.WriteAllText(Path.Combine(outDir, "leaderboard.md"), SweepView.Leaderboard(status));
@@ -98,7 +120,7 @@ public static class SweepCommands
         else Single(line);
         if (line.Verb == "results") outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", Single(line)));
         string gateway = line.Option("--cluster") ?? throw new UsageException($"{line.Verb} needs --cluster HOST:PORT (a running silo's gateway) or --cluster redis://HOST:PORT (a cluster's Redis)");
-        await using var cluster = await ClusterConnection.ConnectAsync(gateway, TimeSpan.FromSeconds(10), CancellationToken.None, config);
+        await using var cluster = await ClusterConnection.ConnectAsync(gateway, ClusterConnection.ConnectTimeout(gateway), CancellationToken.None, config);
         switch (line.Verb)
         {
             case "submit":
@@ -113,7 +135,7 @@ public static class SweepCommands
                     return ExitCodes.Ok;
                 }
                 string id = given ?? DefaultId.For(spec!.Name);
-                var status = await cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec!);
+                var status = await Call(() => cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec!));
                 Console.WriteLine(status.SweepId);
                 return ExitCodes.Ok;
             }
@@ -121,15 +143,16 @@ public static class SweepCommands
             {
                 if (line.Arguments.Count == 0)
                 {
-                    foreach (var id in await cluster.Client.GetGrain<ISweepIndexGrain>(0).ListAsync())
+                    foreach (var id in await Call(() => cluster.Client.GetGrain<ISweepIndexGrain>(0).ListAsync()))
                     {
-                        var s = await cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync();
+                        var s = await Call(() => cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync());
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"{id}: {s.State.ToString().ToLowerInvariant()}, {s.Members.Count(m => m.State == MemberState.Completed)}/{s.Members.Count} members completed, best {s.Best?.Fitness:F4}"));
                     }
                     return ExitCodes.Ok;
                 }
-                foreach (var l in SweepView.Table(await Existing(cluster, line.Arguments[0]).GetStatusAsync())) Console.WriteLine(l);
+                var one = Existing(cluster, line.Arguments[0]);
+                foreach (var l in SweepView.Table(await Call(() => one.GetStatusAsync()))) Console.WriteLine(l);
                 return ExitCodes.Ok;
             }
             case "watch":
@@ -137,8 +160,8 @@ public static class SweepCommands
                 var sweep = Existing(cluster, Single(line));
                 var view = new SweepView();
                 var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
-                await sweep.SubscribeAsync(observer);
-                view.Show(await sweep.GetStatusAsync());
+                await Call(async () => { await sweep.SubscribeAsync(observer); return true; });
+                view.Show(await Call(() => sweep.GetStatusAsync()));
                 // Ctrl+C or SIGTERM stops watching; the sweep goes on in the cluster.
                 using var interrupt = new Interrupt();
                 var final = await WaitAsync(sweep, observer, view, interrupt.Token);
@@ -153,14 +176,16 @@ public static class SweepCommands
             case "pause" or "resume" or "cancel":
             {
                 var sweep = Existing(cluster, Single(line));
-                await sweep.GetStatusAsync();
-                var s = line.Verb switch { "pause" => await sweep.PauseAsync(), "resume" => await sweep.ResumeAsync(), _ => await sweep.CancelAsync() };
+                await Call(() => sweep.GetStatusAsync());
+                // Each is idempotent (pausing a paused sweep answers its status), so a call that is tried again is safe.
+                var s = await Call(() => line.Verb switch { "pause" => sweep.PauseAsync(), "resume" => sweep.ResumeAsync(), _ => sweep.CancelAsync() });
                 Console.WriteLine($"{s.SweepId}: {s.State.ToString().ToLowerInvariant()}");
                 return ExitCodes.Ok;
             }
             case "results":
             {
-                await WriteResultsAsync(cluster, await Existing(cluster, Single(line)).GetStatusAsync(), outDir!);
+                var finished = Existing(cluster, Single(line));
+                await WriteResultsAsync(cluster, await Call(() => finished.GetStatusAsync()), outDir!);
                 return ExitCodes.Ok;
             }
             default:
@@ -177,7 +202,7 @@ public static class SweepCommands
         foreach (var id in await cluster.Client.GetGrain<ISweepIndexGrain>(0).WithContentAsync(SpecLoader.ContentHash(spec)))
         {
             SweepStatus status;
-            try { status = await cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync(); }
+            try { status = await Call(() => cluster.Client.GetGrain<ISweepGrain>(id).GetStatusAsync()); }
             catch (UnknownSweepException) { continue; }
             if (status.State is SweepState.Running or SweepState.Paused) return status;
         }

@@ -70,7 +70,9 @@ public sealed class ClusterConnection : IAsyncDisposable
         var cluster = configuration is null ? new GanClusterOptions() : GanClusterOptions.From(configuration);
         var options = configuration?.GetSection(GanSiloOptions.Section).Get<GanSiloOptions>() ?? new GanSiloOptions();
         var builder = Host.CreateApplicationBuilder();
-        builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Error().WriteTo.Console().CreateLogger(), dispose: true);
+        // The command reports every failure itself in one line (the hosting and Orleans errors of a connection attempt or a
+        // gateway that died would print stack traces before it).
+        builder.Services.AddSerilog(new LoggerConfiguration().MinimumLevel.Fatal().WriteTo.Console().CreateLogger(), dispose: true);
         builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.UseOrleansClient(client =>
         {
@@ -82,6 +84,8 @@ public sealed class ClusterConnection : IAsyncDisposable
                 client.UseRedisClustering(o => o.ConfigurationOptions = redis);
                 // Calls in flight through a gateway that dies fail after this long, then go through another gateway.
                 client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
+                // Silos that join later (a restarted one) become gateways for this client within seconds, not a minute.
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             }
             else client.UseStaticClustering(endpoint!);
             // A client joins only a cluster with its cluster and service ids (Gan:ClusterId, Gan:ServiceId).
@@ -104,6 +108,13 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
         return new ClusterConnection(host, $"cluster at {gateway}");
     }
+
+    /// <summary>
+    /// How long a command waits to connect: a cluster found through Redis gets 30 s (a loaded cluster's gateways can take
+    /// more than 10 s to answer a new client), one named gateway 10 s.
+    /// </summary>
+    public static TimeSpan ConnectTimeout(string gateway) =>
+        TimeSpan.FromSeconds(gateway.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) ? 30 : 10);
 
     public static IPEndPoint ParseEndpoint(string address)
     {

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
 using GanCluster.Tests.Support;
 using Xunit.Abstractions;
@@ -13,57 +11,6 @@ namespace GanCluster.Tests.Processes;
 [Collection(ProcessCollection.Name)]
 public class InterruptTests(ITestOutputHelper output)
 {
-    private sealed class ClientProcess : IDisposable
-    {
-        private readonly StringBuilder text = new();
-        public Process Process { get; }
-
-        public ClientProcess(string workingDirectory, params string[] arguments)
-        {
-            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
-            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "GanCluster.Client.dll"));
-            foreach (var a in arguments) info.ArgumentList.Add(a);
-            Process = Process.Start(info) ?? throw new InvalidOperationException("could not start the client");
-            Process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (text) text.AppendLine(e.Data); };
-            Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (text) text.AppendLine(e.Data); };
-            Process.BeginOutputReadLine();
-            Process.BeginErrorReadLine();
-        }
-
-        public string Output { get { lock (text) return text.ToString(); } }
-
-        public async Task WaitForAsync(string marker, TimeSpan timeout)
-        {
-            var clock = Stopwatch.StartNew();
-            while (!Output.Contains(marker, StringComparison.Ordinal))
-            {
-                if (Process.HasExited) throw new Xunit.Sdk.XunitException($"the client exited ({Process.ExitCode}) before '{marker}':\n{Output}");
-                if (clock.Elapsed > timeout) throw new TimeoutException($"no '{marker}' after {timeout.TotalSeconds} s:\n{Output}");
-                await Task.Delay(200);
-            }
-        }
-
-        public void Terminate()
-        {
-            using var kill = Process.Start("kill", ["-TERM", Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
-            kill.WaitForExit();
-        }
-
-        public async Task<int> ExitCodeAsync(TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            try { await Process.WaitForExitAsync(cts.Token); }
-            catch (OperationCanceledException) { throw new TimeoutException($"the client did not exit within {timeout.TotalSeconds} s of SIGTERM:\n{Output}"); }
-            return Process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!Process.HasExited) Process.Kill(entireProcessTree: true);
-            Process.Dispose();
-        }
-    }
-
     [Fact]
     public async Task SIGTERM_cancels_a_run_after_its_checkpoint_writes_the_report_and_exits_130()
     {
