@@ -13,7 +13,8 @@ namespace GanCluster.Tests.Processes;
 
 /// <summary>
 /// A real multi-silo cluster: redis-server (append-only) and three silo processes joined through it on loopback, a
-/// sweep submitted by a client that finds the gateways in Redis, and one silo SIGKILLed mid-sweep.
+/// sweep submitted by a client that finds the gateways in Redis, `watch` following it as a client process, and two
+/// silos SIGKILLed mid-sweep (a fresh silo joins between the kills).
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public partial class ClusterProcessTests(ITestOutputHelper output)
