@@ -10,6 +10,7 @@ using GanCluster.Grains.Storage;
 using GanCluster.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans.Placement;
 using Orleans.Utilities;
 using GanCluster.Grains.Evaluation;
 using GanCluster.Grains.Placement;
@@ -22,6 +23,12 @@ namespace GanCluster.Grains.Members;
 /// with G directly (<see cref="AlternatingSchedule"/>). Between runs the grain serves status, pause, resume and cancel;
 /// every E steps it evaluates, every C steps it checkpoints.
 /// </summary>
+/// <remarks>
+/// Placed on the silo with the fewest activations (of two picked at random), not by Orleans' default, which prefers
+/// the caller's silo: the sweep that starts its members put every coordinator beside itself, so one silo's death
+/// stalled every member's control at once.
+/// </remarks>
+[ActivationCountBasedPlacement]
 public sealed partial class CoordinatorGrain(
     [PersistentState("member", GanStorage.Name)] IPersistentState<CoordinatorState> state,
     ICheckpointStore store,

@@ -5,6 +5,7 @@ using GanCluster.Contracts.Workers;
 using GanCluster.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans.Placement;
 using Orleans.Utilities;
 using GanCluster.Grains.Placement;
 
@@ -49,6 +50,8 @@ public sealed record PbtReport(long Step, double? Fitness, CheckpointFile Genera
 /// back here (one-way), which frees a slot when one finishes. The state is persisted, so a sweep carries on without
 /// its client and across silo restarts (its members resume and report again).
 /// </summary>
+/// <remarks>Spread like the coordinators (<see cref="Members.CoordinatorGrain"/>): several sweeps do not pile up on the gateway's silo.</remarks>
+[ActivationCountBasedPlacement]
 public sealed class SweepGrain(
     [PersistentState("sweep", GanStorage.Name)] IPersistentState<SweepGrainState> state,
     Telemetry.GanMetrics metrics,

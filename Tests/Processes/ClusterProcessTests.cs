@@ -83,6 +83,9 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
             // First kill: the victim rotates with the clock between the silo of the sweep grain, of most coordinators,
             // of most workers. Second kill, after a fresh silo has joined: whichever silo holds the sweep grain then.
             var hosted = silos.Select(s => WhatHosts(s.Output, sweepId)).ToList();
+            // Control spreads: the coordinators are not all on one silo (they all sat beside the sweep grain once).
+            output.WriteLine($"coordinators per silo: {string.Join(", ", hosted.Select(h => h.Coordinators))}");
+            Assert.True(hosted.Max(h => h.Coordinators) < memberIds.Count, $"every coordinator is on one silo: {string.Join(", ", hosted)}");
             int mode = (int)(DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute % 3);
             int victim = mode switch
             {
