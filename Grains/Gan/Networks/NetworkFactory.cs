@@ -12,9 +12,9 @@ public static class NetworkFactory
         var m = spec.Model;
         return m.Architecture switch
         {
-            "dcgan" => new DcganGenerator(m.NoiseDim, m.Generator.Width, classes),
-            "lapgan" => new LapganGenerator(m.NoiseDim, m.Generator.Width, classes),
-            _ => new MlpGenerator(m.NoiseDim, checked((int)data.SampleShape[0]), m.Generator, classes, m.InitStd),
+            "dcgan" => new DcganGenerator(m.GeneratorInputs(), m.Generator.Width, classes),
+            "lapgan" => new LapganGenerator(m.GeneratorInputs(), m.Generator.Width, classes),
+            _ => new MlpGenerator(m.GeneratorInputs(), checked((int)data.SampleShape[0]), m.Generator, classes, m.InitStd),
         };
     }
 

@@ -156,6 +156,16 @@ public sealed record ModelSpec
     public int NoiseDim { get; init; } = 2;
     /// <summary>normal | uniform (Goodfellow et al.'s 1-D figure uses uniform noise).</summary>
     public string Noise { get; init; } = "normal";
+    /// <summary>
+    /// A categorical code beside the noise: each sample also draws one of this many categories uniformly, given to G
+    /// as a one-hot (InfoGAN's discrete code without its mutual-information term). G's input is then noiseDim +
+    /// noiseCategories wide and split into as many disconnected pieces, so it can map pieces to separate modes instead
+    /// of stretching one connected noise space across all of them. 0 is off.
+    /// </summary>
+    public int NoiseCategories { get; init; }
+
+    /// <summary>The width of G's input: the noise and the categorical code (not the class of a conditional model).</summary>
+    public int GeneratorInputs() => NoiseDim + NoiseCategories;
     public NetworkSpec Generator { get; init; } = new();
     public NetworkSpec Discriminator { get; init; } = new();
     /// <summary>mlp (mixtures) | dcgan (images, Radford et al. 2015) | lapgan (images: the residual coarse-to-fine

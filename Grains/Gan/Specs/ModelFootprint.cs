@@ -38,9 +38,9 @@ public sealed record ModelFootprint(long GeneratorParameters, long Discriminator
 
         (long gParams, long gActs) = m.Architecture switch
         {
-            "dcgan" => Dcgan(m.NoiseDim, m.Generator.Width, classes),
-            "lapgan" => Lapgan(m.NoiseDim, m.Generator.Width, classes),
-            _ => Mlp(m.NoiseDim + classes, dataDim, m.Generator),
+            "dcgan" => Dcgan(m.GeneratorInputs(), m.Generator.Width, classes),
+            "lapgan" => Lapgan(m.GeneratorInputs(), m.Generator.Width, classes),
+            _ => Mlp(m.GeneratorInputs() + classes, dataDim, m.Generator),
         };
         (long dParams, long dActs, long features) = m.Architecture switch
         {

@@ -83,6 +83,7 @@ public static partial class SpecValidator
         {
             Range(p, "model.noiseDim", m.NoiseDim, 1, 4096);
             OneOf(p, "model.noise", m.Noise, NoiseKinds);
+            Range(p, "model.noiseCategories", m.NoiseCategories, 0, 4096);
             OneOf(p, "model.architecture", m.Architecture, Architectures);
             if (d is not null && DataKinds.Contains(d.Kind) && Architectures.Contains(m.Architecture) && IsImageData(d.Kind) != (m.Architecture != "mlp"))
                 p.Add(IsImageData(d.Kind)

@@ -96,9 +96,7 @@ internal sealed class ShadowGenerator : Shadow<GeneratorNetwork>
     public (Tensor Samples, Tensor? Labels) Generate(int count)
     {
         using var _ = no_grad();
-        var noise = spec.Model.Noise == "uniform"
-            ? rand([count, spec.Model.NoiseDim], device: device, generator: noiseRng) * 2 - 1
-            : randn([count, spec.Model.NoiseDim], device: device, generator: noiseRng);
+        var noise = NoiseSampler.Sample(spec.Model, count, device, noiseRng);
         var labels = classCount == 0 ? null : randint(classCount, [count], dtype: ScalarType.Int64, device: device, generator: noiseRng);
         return (Network.Generate(noise, labels), labels);
     }

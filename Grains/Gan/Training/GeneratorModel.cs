@@ -73,9 +73,7 @@ public sealed partial class GeneratorModel : IDisposable
 
     public bool IsConditional => classCount > 0;
 
-    private Tensor Noise(int count, Generator rng) => spec.Model.Noise == "uniform"
-        ? rand([count, spec.Model.NoiseDim], device: device, generator: rng) * 2 - 1
-        : randn([count, spec.Model.NoiseDim], device: device, generator: rng);
+    private Tensor Noise(int count, Generator rng) => NoiseSampler.Sample(spec.Model, count, device, rng);
 
     private Tensor? Labels(int count, Generator rng) =>
         classCount == 0 ? null : randint(classCount, [count], dtype: ScalarType.Int64, device: device, generator: rng);
