@@ -85,6 +85,7 @@ public class ReferenceFixtureTests(ITestOutputHelper output)
                 RealSmoothing = loss.GetProperty("real_smoothing").GetDouble(),
                 FakeSmoothing = loss.GetProperty("fake_smoothing").GetDouble(),
                 GradientPenalty = loss.GetProperty("gradient_penalty").GetDouble(),
+                R1 = loss.TryGetProperty("r1", out var r1) ? r1.GetDouble() : 0,
             },
             Optimizer = new OptimizerSpec { DiscriminatorLr = opt.GetProperty("lr").GetDouble(), Beta1 = opt.GetProperty("beta1").GetDouble(), Beta2 = opt.GetProperty("beta2").GetDouble() },
             Training = new TrainingSpec { BatchSize = fixture.GetProperty("batch").GetInt32(), DStepsPerGStep = 1, Order = c.GetProperty("order").GetString()! },

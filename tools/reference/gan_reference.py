@@ -36,6 +36,8 @@ compared against them. Nothing here is transcribed from the C# code; the definit
   training forward, sigma = u^T W v with u and v held fixed) on a Linear and a Conv2d, from u and v written to the
   fixture: two training forwards, then an evaluation forward; the outputs, u, v, sigma and the gradients of a fixed
   linear probe of the second output with respect to the unnormalised weight and the bias;
+* R1 (Mescheder et al. 2018): D's loss gains gamma/2 E ||grad_x D(x)||^2 at the real samples (the logit's gradient;
+  packed, the norm over the whole tuple), with any loss;
 * unrolled GAN (Metz et al. 2016) with the first-order surrogate: D takes k Adam steps on (real, G's batch) from its
   current weights and optimizer state; G's loss is taken under the stepped D, with no gradient through the steps.
 
@@ -174,6 +176,14 @@ def gradient_penalty(w, real, fake, eps, minibatch=False):
     return ((pack(grad).pow(2).sum(1).sqrt() - 1) ** 2).mean()
 
 
+def r1_penalty(w, real, minibatch=False):
+    x = real.detach().requires_grad_(True)
+    scores, _ = discriminate(w, x, minibatch)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    # Packed: the squared norm of the gradient at the whole tuple.
+    return pack(grad).pow(2).sum(1).mean()
+
+
 def feature_matching(w, real, fake, minibatch=False):
     _, f_real = discriminate(w, real, minibatch)
     _, f_fake = discriminate(w, fake, minibatch)
@@ -190,6 +200,8 @@ def d_objective(w, loss, real, fake, minibatch, eps=None):
     if loss["kind"] == "wasserstein_gp":
         penalty = gradient_penalty(w, real, fake, eps, minibatch)
         value = value + loss["gradient_penalty"] * penalty
+    if loss.get("r1", 0) > 0:
+        value = value + loss["r1"] / 2 * r1_penalty(w, real, minibatch)
     return value, penalty, real_logits, fake_logits
 
 
@@ -306,9 +318,12 @@ def make_inputs(gen):
     return {"real": real, "fake_d": fake_d, "fake_g": fake_g, "gp_epsilon": eps}
 
 
-def loss_spec(kind, generator="non_saturating", real_smoothing=0.0, fake_smoothing=0.0, gradient_penalty=GP_LAMBDA):
-    return {"kind": kind, "generator": generator, "real_smoothing": real_smoothing,
+def loss_spec(kind, generator="non_saturating", real_smoothing=0.0, fake_smoothing=0.0, gradient_penalty=GP_LAMBDA, r1=0.0):
+    spec = {"kind": kind, "generator": generator, "real_smoothing": real_smoothing,
             "fake_smoothing": fake_smoothing, "gradient_penalty": gradient_penalty}
+    if r1 > 0:
+        spec["r1"] = r1   # only where used: the fixtures written before R1 stay byte-identical
+    return spec
 
 
 def schedule_case(name, w, x, loss, minibatch, order="g_first", unrolled=0, feature_match=False):
@@ -401,10 +416,13 @@ def mlp_fixture(gen):
         schedule_case("unrolled_1_g_first", w, x, loss_spec("standard"), False, unrolled=1),
         schedule_case("unrolled_2_d_first_hinge", w, x, loss_spec("hinge"), False, order="d_first", unrolled=2),
         schedule_case("d_first_least_squares", w, x, loss_spec("least_squares"), False, order="d_first"),
+        schedule_case("hinge_r1", w, x, loss_spec("hinge", r1=2.0), False),
+        schedule_case("standard_r1_d_first", w, x, loss_spec("standard", r1=0.5), False, order="d_first"),
     ]
     doc = header("MLP discriminator: every loss's D step (loss, parameter gradients, Adam step) and G's feedback "
                  "(loss, gradient with respect to G's samples), label smoothing, WGAN-GP, feature matching and the "
                  "unrolled surrogate")
+    # Cases added later (R1) extend the list; the description stays so the file's other bytes do not change.
     doc.update({"minibatch": None, "weights": encode_all(w), "inputs": encode_all(x), "cases": cases})
     return doc
 
@@ -453,6 +471,7 @@ def packing_fixture(gen):
             schedule_case("packed_least_squares", w, x, loss_spec("least_squares"), False),
             schedule_case("packed_wasserstein_gp", w, x, loss_spec("wasserstein_gp"), False),
             schedule_case("packed_feature_matching", w, x, loss_spec("standard"), False, feature_match=True),
+            schedule_case("packed_standard_r1", w, x, loss_spec("standard", r1=2.0), False),
         ]
         doc = header("MLP discriminator with PacGAN packing m = 2 (Lin et al. 2018): D scores pairs of consecutive "
                      "samples concatenated; D steps and G's feedback under each loss, the penalty on pairs")

@@ -210,6 +210,11 @@ public sealed record LossSpec
     public string Kind { get; init; } = "standard";
     /// <summary>λ of the WGAN-GP gradient penalty (Gulrajani et al. 2017).</summary>
     public double GradientPenalty { get; init; } = 10.0;
+    /// <summary>
+    /// γ of the R1 penalty (Mescheder et al. 2018), with any loss: D's loss gains γ/2 · E‖∇ₓ D(x)‖² at real samples
+    /// (of D's logit; per m-tuple when packed), which stops D from growing steep around the data. 0 is off.
+    /// </summary>
+    public double R1 { get; init; }
 }
 
 

@@ -115,6 +115,7 @@ public static partial class SpecValidator
             HalfOpen(p, "loss.realSmoothing", l.RealSmoothing, 0, 0.5);
             HalfOpen(p, "loss.fakeSmoothing", l.FakeSmoothing, 0, 0.5);
             if (!(l.GradientPenalty >= 0 && l.GradientPenalty <= 1e6)) p.Add($"loss.gradientPenalty: must be between 0 and 1e6, got {Show(l.GradientPenalty)}");
+            if (!(l.R1 >= 0 && l.R1 <= 1e6)) p.Add($"loss.r1: must be between 0 (off) and 1e6, got {Show(l.R1)}");
             if (l.Kind != "standard" && (l.RealSmoothing != 0 || l.FakeSmoothing != 0))
                 p.Add($"loss.realSmoothing/fakeSmoothing: label smoothing applies to loss.kind standard only, not {l.Kind}");
         }

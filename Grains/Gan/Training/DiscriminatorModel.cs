@@ -131,11 +131,14 @@ public sealed partial class DiscriminatorModel : IDisposable
         int batch = (int)fake.shape[0];
         var (real, realLabels) = Data.SampleWithClasses(batch, dataRng, device);
         network.zero_grad();
+        double r1 = spec.Loss.R1;
+        if (r1 > 0) real = real.detach().requires_grad_(true);
         var realLogits = network.Discriminate(real, conditional ? realLabels : null).Logits;
         var fakeLogits = network.Discriminate(fake, fakeLabels).Logits;
         var dLoss = loss.Discriminator(realLogits, fakeLogits);
         if (loss.HasGradientPenalty)
             dLoss = dLoss + loss.GradientPenaltyWeight * GradientPenalty(real, fake, conditional ? realLabels : null);
+        if (r1 > 0) dLoss = dLoss + r1 / 2 * R1Penalty(real, realLogits);
         dLoss.backward();
         optimizer.Scale = spec.Optimizer.LrScale(Step, spec.Training.Steps);
         optimizer.Step();
@@ -167,6 +170,17 @@ public sealed partial class DiscriminatorModel : IDisposable
         var gradient = autograd.grad([scores.sum()], [mixed], retain_graph: true, create_graph: true)[0];
         // The epsilon keeps the square root differentiable where a gradient vanishes.
         return ((gradient.reshape(gradient.shape[0] / spec.Techniques.Packing, -1).square().sum(1) + 1e-12).sqrt() - 1).square().mean();
+    }
+
+    /// <summary>
+    /// R1 (Mescheder et al. 2018): E‖∇ₓ D(x)‖² over the real batch, from the logits of <paramref name="real"/> (which
+    /// must require gradients); packed, the norm is of the gradient at the whole m-tuple. Differentiable in D's weights.
+    /// </summary>
+    internal Tensor R1Penalty(Tensor real, Tensor realLogits)
+    {
+        // retain_graph: D's loss is differentiated through the same forward afterwards.
+        var gradient = autograd.grad([realLogits.sum()], [real], retain_graph: true, create_graph: true)[0];
+        return gradient.reshape(gradient.shape[0] / spec.Techniques.Packing, -1).square().sum(1).mean();
     }
 
     /// <summary>
