@@ -44,6 +44,7 @@ public static class ModeCollapseExperiment
         new("+ packing (m = 4, PacGAN4)", ["techniques.packing=4"]),
         new("+ spectral norm on D", ["techniques.spectralNorm=true"]),
         new("+ EMA of G (0.999)", ["techniques.generatorEma=0.999"]),
+        new("+ R1 penalty (γ = 0.1)", ["loss.r1=0.1"]),
         new("recipe (docs/training.md#recipes)", Recipe),
     ];
 
