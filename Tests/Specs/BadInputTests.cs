@@ -102,6 +102,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["model: width 0"] = R("model.generator.width: must be between 1 and 65536, got 0", "model.generator.width=0"),
         ["model: depth 65"] = R("model.discriminator.depth: must be between 0 and 64, got 65", "model.discriminator.depth=65"),
         ["model: unknown activation"] = R("model.discriminator.activation: must be one of relu, leaky_relu, tanh, got 'gelu'", "model.discriminator.activation=gelu"),
+        ["model: negative noise categories"] = R("model.noiseCategories: must be between 0 and 4096, got -2", "model.noiseCategories=-2"),
         ["model: unknown architecture"] = R("model.architecture: must be one of mlp, dcgan, lapgan, got 'resnet'", "model.architecture=resnet"),
         ["model: unknown normalization"] = R("model.discriminator.normalization: must be one of batch, layer, none, got 'instance'", "model.discriminator.normalization=instance"),
         // ---- loss ----
@@ -110,6 +111,7 @@ public sealed class BadInputTests(BadInputTests.RunningCluster cluster) : IClass
         ["loss: real smoothing 0.7"] = R("loss.realSmoothing: must be in [0, 0.5), got 0.7", "loss.realSmoothing=0.7"),
         ["loss: negative fake smoothing"] = R("loss.fakeSmoothing: must be in [0, 0.5), got -0.1", "loss.fakeSmoothing=-0.1"),
         ["loss: negative gradient penalty"] = R("loss.gradientPenalty: must be between 0 and 1e6, got -1", "loss.gradientPenalty=-1"),
+        ["loss: negative R1"] = R("loss.r1: must be between 0 (off) and 1e6, got -0.5", "loss.r1=-0.5"),
         // ---- optimizer ----
         ["optimizer: unknown kind"] = R("optimizer.kind: must be one of adam, got 'sgd'", "optimizer.kind=sgd"),
         ["optimizer: lr 0"] = R("optimizer.generatorLr: must be greater than 0", "optimizer.generatorLr=0"),
