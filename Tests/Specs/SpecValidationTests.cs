@@ -20,6 +20,17 @@ public class SpecValidationTests
     }
 
     [Fact]
+    public void The_content_hash_ignores_the_order_of_the_search_dimensions_but_not_their_values()
+    {
+        const string a = "\"optimizer.generatorLr\": { \"logUniform\": [0.0001, 0.003] }";
+        const string b = "\"optimizer.beta1\": { \"uniform\": [0.0, 0.9] }";
+        static GanSpec Sweep(string first, string second) => SpecLoader.Parse(
+            $"{{ \"name\": \"s\", \"search\": {{ \"strategy\": \"random\", \"space\": {{ {first}, {second} }} }} }}");
+        Assert.Equal(SpecLoader.ContentHash(Sweep(a, b)), SpecLoader.ContentHash(Sweep(b, a)));
+        Assert.NotEqual(SpecLoader.ContentHash(Sweep(a, b)), SpecLoader.ContentHash(Sweep(a, b.Replace("0.9", "0.8", StringComparison.Ordinal))));
+    }
+
+    [Fact]
     public void The_experiments_recipe_row_is_the_shipped_recipe()
     {
         var shipped = SpecFile.Load(Path.Combine(TestSpecs.ExamplesDirectory, "grid25-recipe.json"));

@@ -53,8 +53,14 @@ public static class SpecLoader
     /// What a spec trains, as 16 hex digits: SHA-256 of <see cref="ToJson"/> (every default filled in, fields in the
     /// records' order), so two files that differ only in layout, comments or spelt-out defaults hash alike.
     /// </summary>
-    public static string ContentHash(GanSpec spec) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToJson(spec))))[..16];
+    public static string ContentHash(GanSpec spec)
+    {
+        // The search space's keys in a fixed order: the same dimensions written in another order are the same sweep.
+        var canonical = spec.Search is { } search
+            ? spec with { Search = search with { Space = search.Space.OrderBy(d => d.Key, StringComparer.Ordinal).ToDictionary(d => d.Key, d => d.Value) } }
+            : spec;
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToJson(canonical))))[..16];
+    }
 
     /// <summary>
     /// A field given twice (<c>{"seed": 1, "seed": 2}</c>) is refused by name: JSON leaves it undefined which one wins,
