@@ -71,7 +71,7 @@ public sealed class ProgressView : IMemberObserver
         if (s.Latest is { } p)
             text += string.Create(c, $" | D {p.DLoss:F3} G {p.GLoss:F3} | D(x) real {p.DReal:F2} fake {p.DFake:F2}");
         if (s.State == MemberState.Running)
-            text += string.Create(c, $" | {s.StepsPerSecond:F0} steps/s");
+            text += s.Activity is { } doing ? $" | {doing}…" : string.Create(c, $" | {s.StepsPerSecond:F0} steps/s");
         if (s.Evaluation is { } e)
             text += string.Create(c, $" | modes {e.ModesCovered}/{e.ModesTotal} HQ {e.HighQualityFraction:P0}");
         if (s.ImageEvaluation is { } ie)

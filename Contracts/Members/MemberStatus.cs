@@ -120,6 +120,8 @@ public sealed record MemberStatus
     [Id(11)] public bool RestartedFromScratch { get; init; }
     /// <summary>Checkpoints passed over when it last resumed, newest first, each with the reason.</summary>
     [Id(12)] public IReadOnlyList<SkippedCheckpoint> SkippedCheckpoints { get; init; } = [];
+    /// <summary>What a running member is doing between training steps, for the console ("evaluating", …); null while it trains.</summary>
+    [Id(13)] public string? Activity { get; init; }
 }
 
 /// <summary>Everything a report needs about one member: status, spec, curves and the latest evaluated samples.</summary>

@@ -20,6 +20,9 @@ public sealed class ImageEvaluator(TorchCompute compute, string dataDirectory, I
 
     public string CachePath => Path.Combine(dataDirectory, "classifier", $"{DigitClassifier.Version}.bin");
 
+    /// <summary>Whether the next evaluation must first train the classifier (not loaded, and no cache on disk).</summary>
+    public bool MustTrainClassifier => classifier is null && !File.Exists(CachePath);
+
     private async Task<DigitClassifier> ClassifierAsync()
     {
         if (classifier is not null) return classifier;

@@ -9,7 +9,19 @@ namespace GanCluster.Grains.Members;
 /// <summary>Evaluation every E steps: samples from G, D's scores, and the mixture or image metrics.</summary>
 public sealed partial class CoordinatorGrain
 {
+    /// <summary>Shown in the status while the member evaluates (null otherwise).</summary>
+    private string? activity;
+
     private async Task EvaluateAsync()
+    {
+        activity = data is null && images.MustTrainClassifier
+            ? "evaluating: training the digit classifier first (once per data folder, about a minute)"
+            : "evaluating";
+        try { await EvaluateCoreAsync(); }
+        finally { activity = null; }
+    }
+
+    private async Task EvaluateCoreAsync()
     {
         var spec = Spec;
         var generated = await Generator.SampleForEvaluationAsync(spec.Evaluation.Samples);

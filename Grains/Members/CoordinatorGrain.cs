@@ -243,6 +243,7 @@ public sealed partial class CoordinatorGrain(
         ResumedFromStep = state.State.ResumedFromStep,
         RestartedFromScratch = state.State.RestartedFromScratch,
         SkippedCheckpoints = state.State.SkippedCheckpoints.ToArray(),
+        Activity = live == MemberState.Running ? activity : null,
     };
 
     private void StartLoop()
