@@ -83,6 +83,34 @@ public class ClientCommandTests
         Assert.All(ids.Take(100), id => Assert.Matches(@"^ring8-\d{8}-\d{6}-[0-9a-f]{8}$", id));
     }
 
+    /// <summary>Every command that talks to a cluster, pointed at a Redis nothing listens on (refused at once).</summary>
+    public static IEnumerable<object[]> ClusterCommands()
+    {
+        string sweep = Path.Combine(TestSpecs.ExamplesDirectory, "ring8-random.json");
+        string single = Path.Combine(TestSpecs.ExamplesDirectory, "ring8.json");
+        string outDir = Path.Combine(Path.GetTempPath(), "gancluster-dead-cluster-" + Guid.NewGuid().ToString("N"));
+        yield return ["run", single, "--out", outDir];
+        yield return ["run", sweep, "--out", outDir];
+        yield return ["submit", sweep];
+        yield return ["status"];
+        yield return ["status", "some-sweep"];
+        yield return ["watch", "some-sweep"];
+        yield return ["pause", "some-sweep"];
+        yield return ["resume", "some-sweep"];
+        yield return ["cancel", "some-sweep"];
+        yield return ["results", "some-sweep", "--out", outDir];
+    }
+
+    [Theory]
+    [MemberData(nameof(ClusterCommands))]
+    public async Task Every_cluster_command_against_a_dead_cluster_is_one_line_and_code_3(params string[] args)
+    {
+        var (code, error) = await RunAsync([.. args, "--cluster", "redis://127.0.0.1:9"]);
+        Assert.Equal(3, code);
+        Assert.StartsWith("error: cannot reach a GanCluster cluster through Redis", error);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
     [Fact]
     public async Task An_unreachable_cluster_is_a_clear_error_with_code_3_within_seconds()
     {
