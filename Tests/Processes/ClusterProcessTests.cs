@@ -23,13 +23,16 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
     // G and D stepped together on one silo).
     private const long Steps = 4000, CheckpointEvery = 100;
 
+    /// <summary>Members of the chaos sweep: 6 in CI; GANCLUSTER_CHAOS_MEMBERS=16 runs the 16-member chaos run.</summary>
+    private static readonly int Members = int.TryParse(Environment.GetEnvironmentVariable("GANCLUSTER_CHAOS_MEMBERS"), out int n) && n > 0 ? n : 6;
+
     private static GanSpec SweepSpec() => TestSpecs.SmallRing(steps: Steps) with
     {
         Checkpoint = new() { Every = CheckpointEvery, Keep = 3 },
         Evaluation = new() { Every = 600, Samples = 500, MinSamplesPerMode = 10 },
         Search = new SearchSpec
         {
-            Strategy = "random", MembersPerPopulation = 6, Concurrency = 6, Seed = 3,
+            Strategy = "random", MembersPerPopulation = Members, Concurrency = Members, Seed = 3,
             Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 3e-3] } },
         },
     };
@@ -69,7 +72,7 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
             var sweep = client.Client.GetGrain<ISweepGrain>(sweepId);
             var submitted = await sweep.SubmitAsync(SweepSpec());
             var memberIds = submitted.Members.Select(m => m.MemberId).ToList();
-            Assert.Equal(6, memberIds.Count);
+            Assert.Equal(Members, memberIds.Count);
             Task<MemberStatus[]> Statuses() => Task.WhenAll(memberIds.Select(id => client.Client.GetGrain<ICoordinatorGrain>(id).GetStatusAsync().AsTask()));
 
             // The user's view: `watch` through Redis, from submission to the end, as its own process.
@@ -118,7 +121,7 @@ public partial class ClusterProcessTests(ITestOutputHelper output)
             int watchExit = await watch.ExitCodeAsync(TimeSpan.FromSeconds(60));
             output.WriteLine("--- watch ---\n" + watch.Output);
             Assert.Equal(0, watchExit);
-            Assert.Contains($"sweep {sweepId} (random, 6 members, at most 6 at once): completed", watch.Output);
+            Assert.Contains($"sweep {sweepId} (random, {Members} members, at most {Members} at once): completed", watch.Output);
             Assert.DoesNotContain("   at ", watch.Output);
 
             // The report lists every member.
