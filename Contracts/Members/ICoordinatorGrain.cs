@@ -22,7 +22,7 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     /// <summary>Checkpoints and stops the loop without changing the member's state, then deactivates (silo shutdown).</summary>
     [Alias("Suspend"), ResponseTimeout("00:05:00")] ValueTask SuspendAsync();
     /// <summary>
-    /// PBT: from the sweep, when a round this member waits for may be complete (a member of its population reported
+    /// PBT: from the population, when a round this member waits for may be complete (a member of its population reported
     /// or finished): the member asks for its verdict again, at once, instead of polling.
     /// </summary>
     [Alias("PbtRoundMoved"), OneWay] Task PbtRoundMovedAsync();

@@ -22,16 +22,8 @@ public interface ISweepGrain : IGrainWithStringKey
     [Alias("Unsubscribe")] ValueTask UnsubscribeAsync(ISweepObserver observer);
     /// <summary>From a member's coordinator: its latest status.</summary>
     [Alias("MemberUpdated"), OneWay] Task MemberUpdatedAsync(MemberStatus status);
-    /// <summary>
-    /// PBT: a member at an interval reports its fitness and its checkpoint at this step. Rounds are synchronous per
-    /// population: the answer is Wait until every running member of the population has reported at this step (the
-    /// sweep then tells the waiting members, <see cref="Members.ICoordinatorGrain.PbtRoundMovedAsync"/>, and they
-    /// report again), then Continue or Exploit, decided on the whole round's ranking (so a sweep's lineage repeats by its seed). A report
-    /// with no fitness (a diverged member) is answered at once, from the latest round. Interleaves with the sweep's
-    /// own calls, so a member asking here never deadlocks with it.
-    /// </summary>
-    [Alias("PbtReport"), AlwaysInterleave] ValueTask<PbtVerdict> PbtReportAsync(string memberId, long step, double? fitness,
-        Workers.CheckpointFile generator, Workers.CheckpointFile discriminator);
+    /// <summary>From a PBT population after an exploit: the sweep reads its lineage and hyperparameters back.</summary>
+    [Alias("PopulationChanged"), OneWay] Task PopulationChangedAsync(string populationId);
 }
 
 [Alias("gan.ISweepObserver")]

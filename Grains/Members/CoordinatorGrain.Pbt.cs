@@ -4,12 +4,12 @@ using GanCluster.Grains.Telemetry;
 
 namespace GanCluster.Grains.Members;
 
-/// <summary>The member's part in population-based training: report to the sweep and exploit a donor when told.</summary>
+/// <summary>The member's part in population-based training: report to its population and exploit a donor when told.</summary>
 public sealed partial class CoordinatorGrain
 {
-    /// <summary>How long a member waiting for its PBT round goes without a word from the sweep before it asks again.</summary>
+    /// <summary>How long a member waiting for its PBT round goes without a word from its population before it asks again.</summary>
     private static readonly TimeSpan PbtRecheck = TimeSpan.FromSeconds(30);
-    /// <summary>Set while the member waits for its PBT round; completed by the sweep, pause, cancel or shutdown.</summary>
+    /// <summary>Set while the member waits for its PBT round; completed by the population, pause, cancel or shutdown.</summary>
     private TaskCompletionSource? pbtWake;
 
     public Task PbtRoundMovedAsync()
@@ -19,20 +19,21 @@ public sealed partial class CoordinatorGrain
     }
 
     /// <summary>
-    /// PBT: reports fitness and the checkpoint just written to the sweep; if told to exploit, loads the donor's
+    /// PBT: reports fitness and the checkpoint just written to the member's population; if told to exploit, loads the donor's
     /// checkpoint (weights, optimizer state, RNG state, step) into both workers under the explored hyperparameters,
     /// drops its own newer checkpoints, and checkpoints the result as its own.
     /// </summary>
     private async Task<bool> ExploitIfToldAsync(double? fitness)
     {
         var own = state.State.LastCheckpoint!;
-        var sweep = GrainFactory.GetGrain<Contracts.Sweeps.ISweepGrain>(state.State.SweepId!);
+        var sweep = state.State.SweepId!;
+        var population = GrainFactory.GetGrain<Contracts.Sweeps.IPopulationGrain>($"{sweep}-p{SweepPlanner.PopulationOf(sweep, MemberId)}");
         Contracts.Sweeps.PbtVerdict verdict;
-        while ((verdict = await sweep.PbtReportAsync(MemberId, step, fitness, own.Generator, own.Discriminator)).Action == Contracts.Sweeps.PbtAction.Wait)
+        while ((verdict = await population.PbtReportAsync(MemberId, step, fitness, own.Generator, own.Discriminator)).Action == Contracts.Sweeps.PbtAction.Wait)
         {
-            // The rest of the population has not reached this step yet: the sweep says when the round moves
-            // (PbtRoundMovedAsync); pause, cancel and shutdown wake the wait too. A wake-up lost with a sweep that
-            // moved to another silo is covered by asking again after PbtRecheck.
+            // The rest of the population has not reached this step yet: the population says when the round moves
+            // (PbtRoundMovedAsync); pause, cancel and shutdown wake the wait too. A wake-up lost with a population
+            // that moved to another silo is covered by asking again after PbtRecheck.
             if (cancelRequested || suspendRequested) return false;
             if (pauseRequested) { await PauseHereAsync(); continue; }
             DelayDeactivation(KeepAlive);

@@ -19,7 +19,8 @@ public sealed class SweepGrainState
     public List<SweepMemberState> Members { get; set; } = [];
     public int MostRunning { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
-    public List<LineageEntry> Lineage { get; set; } = [];
+    /// <summary>PBT: each population's lineage as it last told (its <see cref="PopulationGrain"/> owns it).</summary>
+    public Dictionary<int, List<LineageEntry>> PopulationLineage { get; set; } = [];
 }
 
 public sealed class SweepMemberState
@@ -32,18 +33,10 @@ public sealed class SweepMemberState
     public MemberState State { get; set; } = MemberState.Pending;
     public long Step { get; set; }
     public double? Fitness { get; set; }
-    /// <summary>PBT: the fitness and checkpoint the member reported at each interval (its own, never a donor's).</summary>
-    public List<PbtReport> Reports { get; set; } = [];
-    /// <summary>PBT: the last step the member was answered at, and the exploit it was told (null: carry on).</summary>
-    public long DecidedStep { get; set; } = -1;
-    public PbtDecision? Decision { get; set; }
     /// <summary>Fitness at each evaluated step, for median stopping.</summary>
     public Dictionary<long, double> FitnessByStep { get; set; } = [];
     public bool StoppedEarly { get; set; }
 }
-
-/// <summary>What a PBT member reported at one interval.</summary>
-public sealed record PbtReport(long Step, double? Fitness, CheckpointFile Generator, CheckpointFile Discriminator);
 
 /// <summary>
 /// Expands a sweep spec into members and starts them, never more than the concurrency limit at once; members report
@@ -52,7 +45,7 @@ public sealed record PbtReport(long Step, double? Fitness, CheckpointFile Genera
 /// </summary>
 /// <remarks>Spread like the coordinators (<see cref="Members.CoordinatorGrain"/>): several sweeps do not pile up on the gateway's silo.</remarks>
 [ActivationCountBasedPlacement]
-public sealed class SweepGrain(
+public sealed partial class SweepGrain(
     [PersistentState("sweep", GanStorage.Name)] IPersistentState<SweepGrainState> state,
     Telemetry.GanMetrics metrics,
     ILogger<SweepGrain> logger) : Grain, ISweepGrain
@@ -97,11 +90,7 @@ public sealed class SweepGrain(
                 // The member's silo may be restarting; the next round asks again.
             }
         }
-        if (finished || lineageDirty)
-        {
-            lineageDirty = false;
-            await SaveAsync();
-        }
+        if (await SyncPopulationsAsync() | finished) await SaveAsync();
         if (finished) await PumpAsync();
     }
 
@@ -206,116 +195,14 @@ public sealed class SweepGrain(
         return ValueTask.CompletedTask;
     }
 
-    private bool lineageDirty;
-    /// <summary>PBT: members told to wait for their round, by population; told when it moves (in memory: a member that
-    /// hears nothing asks again after a while).</summary>
-    private readonly Dictionary<int, HashSet<string>> waitingForRound = [];
-
-    public ValueTask<PbtVerdict> PbtReportAsync(string memberId, long step, double? fitness, CheckpointFile generator, CheckpointFile discriminator)
-    {
-        var s = state.State;
-        var search = s.Spec?.Search;
-        var member = s.Members.FirstOrDefault(m => m.MemberId == memberId);
-        if (search is null || search.Strategy != "pbt" || member is null) return ValueTask.FromResult(PbtVerdict.Continue);
-        var population = s.Members.Where(m => m.Population == member.Population).ToList();
-
-        if (fitness is null)
-        {
-            // A diverged member: replaced from the latest round before its step that ranked at least two members.
-            long round = population.SelectMany(m => m.Reports).Where(r => r.Step <= step && r.Fitness is not null)
-                .GroupBy(r => r.Step).Where(g => g.Count() >= 2).Select(g => g.Key).DefaultIfEmpty(-1).Max();
-            return ValueTask.FromResult(round < 0 ? PbtVerdict.Continue : Decide(member, population, round, step, search, diverged: true));
-        }
-
-        // An answer already given for this step is given again (a repeated call must not explore twice).
-        if (member.DecidedStep == step) return ValueTask.FromResult(member.Decision is null ? PbtVerdict.Continue : new PbtVerdict(PbtAction.Exploit, member.Decision));
-        member.Reports.RemoveAll(r => r.Step == step);
-        member.Reports.Add(new PbtReport(step, fitness, generator, discriminator));
-        lineageDirty = true;
-        // Synchronous rounds: wait for every running member of the population that has not reached this step yet.
-        bool waiting = population.Any(m => m != member && m.Started && !m.State.IsFinished()
-            && m.Reports.Select(r => r.Step).DefaultIfEmpty(-1).Max() < step && m.Step <= step);
-        if (waiting)
-        {
-            (waitingForRound.TryGetValue(member.Population, out var set) ? set : waitingForRound[member.Population] = []).Add(memberId);
-            return ValueTask.FromResult(PbtVerdict.Wait);
-        }
-        waitingForRound.GetValueOrDefault(member.Population)?.Remove(memberId);
-        var verdict = Decide(member, population, step, step, search, diverged: false);
-        member.DecidedStep = step;
-        member.Decision = verdict.Exploit;
-        RoundMoved(member.Population);
-        return ValueTask.FromResult(verdict);
-    }
-
-    /// <summary>Tells the members of a population that wait for their round to ask again: it may be complete now.</summary>
-    private void RoundMoved(int population)
-    {
-        if (!waitingForRound.Remove(population, out var waiting)) return;
-        foreach (var id in waiting) _ = GrainFactory.GetGrain<ICoordinatorGrain>(id).PbtRoundMovedAsync();
-    }
-
-    /// <summary>
-    /// Ranks the population by the fitness its members reported at <paramref name="round"/>; a member in the bottom
-    /// quantile (or a diverged one) exploits a random member of the top quantile at that round and explores from its
-    /// hyperparameters. The choice is seeded by the sweep's seed, the member and the step.
-    /// </summary>
-    private PbtVerdict Decide(SweepMemberState member, List<SweepMemberState> population, long round, long step, SearchSpec search, bool diverged)
-    {
-        var ranked = population.Select(m => (Member: m, Report: m.Reports.FirstOrDefault(r => r.Step == round)))
-            .Where(x => x.Report is not null)
-            .OrderByDescending(x => x.Report!.Fitness ?? double.NegativeInfinity).ThenBy(x => x.Member.MemberId, StringComparer.Ordinal)
-            .ToList();
-        int n = ranked.Count, q = Math.Max(1, (int)Math.Floor(n * search.Pbt.Quantile));
-        int rank = ranked.FindIndex(x => x.Member == member);
-        if (!diverged && (n < 2 || rank < n - q)) return PbtVerdict.Continue;
-        var donors = ranked.Take(q).Where(x => x.Member != member && x.Report!.Fitness is not null).ToList();
-        if (donors.Count == 0) return PbtVerdict.Continue;
-        // Stable across processes (HashCode is not), and the same for the same member position in any sweep of this spec.
-        int index = state.State.Members.IndexOf(member);
-        var rng = new Random((int)(Gan.Training.Seeds.For(search.Seed, $"pbt/{index}/{step}") & int.MaxValue));
-        var (donor, report) = donors[rng.Next(donors.Count)];
-        var explored = SweepPlanner.Space(search, []).Explore(donor.Hyperparameters, rng, search.Pbt.PerturbFactors, search.Pbt.ResampleProbability);
-        var s = state.State;
-        GanSpec spec;
-        try { spec = SpecLoader.Parse(SpecLoader.ToJson(s.Spec! with { Search = null, Seed = member.Spec.Seed }), SearchSpace.Overrides(explored), member.MemberId); }
-        catch (SpecException)
-        {
-            // An explored point the spec refuses: take the donor's own hyperparameters unchanged.
-            explored = donor.Hyperparameters;
-            spec = donor.Spec with { Seed = member.Spec.Seed };
-        }
-        var entry = new LineageEntry(member.MemberId, step, donor.MemberId, round, SearchSpace.Describe(member.Hyperparameters),
-            SearchSpace.Describe(explored), DateTimeOffset.UtcNow);
-        s.Lineage.Add(entry);
-        member.Hyperparameters = new Dictionary<string, string>(explored);
-        member.Spec = spec;
-        // Persisted by the sweep's next turn: this call interleaves, and must not wait on the sweep's own writes.
-        lineageDirty = true;
-        var labels = new Telemetry.MemberLabels(SweepId, member.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), member.MemberId);
-        metrics.Exploited(labels, explored: !ReferenceEquals(explored, donor.Hyperparameters));
-        using (Telemetry.MemberLogScope.Begin(logger, labels, () => step))
-            SweepLog.Exploited(logger, SweepId, member.MemberId, step, donor.MemberId, round, entry.NewHyperparameters);
-        Notify(force: true);
-        return new PbtVerdict(PbtAction.Exploit, new PbtDecision(donor.MemberId, round, report!.Generator, report.Discriminator, spec,
-            entry.OldHyperparameters, entry.NewHyperparameters));
-    }
-
     public async Task MemberUpdatedAsync(MemberStatus status)
     {
         if (state.State.Spec is null) return;
         var member = Record(status);
         if (member is null) return;
-        if (lineageDirty)
-        {
-            lineageDirty = false;
-            await SaveAsync();
-        }
         if (await StopIfFarBehindAsync(member, status)) return;
         if (status.State.IsFinished())
         {
-            // A finished member no longer holds its population's round back.
-            RoundMoved(member.Population);
             await SaveAsync();
             await PumpAsync();
         }
@@ -350,6 +237,8 @@ public sealed class SweepGrain(
         member.State = status.State;
         member.Step = status.Step;
         member.Fitness = Contracts.Members.Fitness.Of(status) ?? member.Fitness;
+        // A population's rounds wait for its unfinished members: it hears how each stands.
+        if (IsPbt) _ = Population(member.Population).MemberProgressAsync(member.MemberId, status.Step, status.State.IsFinished());
         return member;
     }
 
@@ -361,6 +250,7 @@ public sealed class SweepGrain(
         try
         {
             var s = state.State;
+            if (s.State == SweepState.Running) await PlanPopulationsAsync();
             while (s.State == SweepState.Running)
             {
                 int running = Running().Count();
@@ -385,6 +275,7 @@ public sealed class SweepGrain(
             }
             if (s.State == SweepState.Running && s.Members.All(m => m.State.IsFinished()))
             {
+                await SyncPopulationsAsync();
                 s.State = SweepState.Completed;
                 SweepLog.SweepCompleted(logger, SweepId, s.Members.Count);
             }
@@ -406,47 +297,6 @@ public sealed class SweepGrain(
 
     private Telemetry.MemberLabels LabelsOf(SweepMemberState m) =>
         new(SweepId, m.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), m.MemberId);
-
-    /// <summary>The sweep's member counts by state for gancluster_sweep_members (queued = not started yet).</summary>
-    private void PublishCounts()
-    {
-        if (state.State.Spec is null) return;
-        metrics.PublishSweep(SweepId, state.State.Members
-            .GroupBy(m => m.Started || m.State.IsFinished() ? Telemetry.GanMetrics.StateLabel(m.State) : Telemetry.GanMetrics.Queued)
-            .ToDictionary(g => g.Key, g => g.Count()));
-    }
-
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        metrics.ForgetSweep(SweepId);
-        return Task.CompletedTask;
-    }
-
-    private void Notify(bool force)
-    {
-        PublishCounts();
-        if (!force && DateTime.UtcNow - lastNotify < NotifyInterval) return;
-        lastNotify = DateTime.UtcNow;
-        var status = Status();
-        observers.Notify(o => o.OnSweepProgressAsync(status));
-    }
-
-    private SweepStatus Status()
-    {
-        var s = state.State;
-        return new SweepStatus
-        {
-            SweepId = SweepId,
-            State = s.State,
-            Strategy = s.Spec?.Search?.Strategy ?? "",
-            Concurrency = s.Spec?.Search?.Concurrency ?? 0,
-            MostRunning = s.MostRunning,
-            Fitness = s.Spec is null ? "" : Contracts.Members.Fitness.Describe(SpecValidator.IsImageData(s.Spec.Data.Kind)),
-            Lineage = s.Lineage.ToArray(),
-            Members = s.Members.Select(m => new SweepMember(m.MemberId, m.Population, m.State, m.Step, m.Spec.Training.Steps, m.Fitness,
-                SearchSpace.Describe(m.Hyperparameters), m.Started)).ToArray(),
-        };
-    }
 }
 
 internal static partial class SweepLog

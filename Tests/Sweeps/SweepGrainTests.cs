@@ -79,6 +79,42 @@ public class SweepGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_population_round_waits_for_unfinished_members_and_moves_when_one_finishes()
+    {
+        // Driven directly, without training: three members report at step 100, or finish without reporting.
+        var spec = Sweep("pbt", 3, 200, new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } }, members: 3) with
+        {
+            Search = new SearchSpec
+            {
+                Strategy = "pbt", Concurrency = 3, MembersPerPopulation = 3, Seed = 1,
+                Space = new() { ["optimizer.generatorLr"] = new() { LogUniform = [1e-4, 1e-2] } },
+                Pbt = new PbtSpec { Interval = 100, Quantile = 0.34, ResampleProbability = 0 },
+            },
+        };
+        var members = SweepPlanner.Plan("rounds", spec);
+        var population = fixture.Client.GetGrain<IPopulationGrain>("rounds-p0");
+        await population.PlanAsync(new PopulationPlan("rounds", spec, members.Select((m, i) => new PopulationMember(m.MemberId, i, m.Spec, m.Hyperparameters)).ToList()));
+        var file = new GanCluster.Contracts.Workers.CheckpointFile("x", 100, 1, "00");
+        string a = members[0].MemberId, b = members[1].MemberId, c = members[2].MemberId;
+
+        Assert.Equal(PbtAction.Wait, (await population.PbtReportAsync(a, 100, 0.9, file, file)).Action);
+        Assert.Equal(PbtAction.Wait, (await population.PbtReportAsync(b, 100, 0.1, file, file)).Action);
+        // c finishes without reporting at 100: the round is complete for a and b.
+        await population.MemberProgressAsync(c, 60, finished: true);
+        var top = await Eventually.WaitAsync(() => population.PbtReportAsync(a, 100, 0.9, file, file).AsTask(), v => v.Action != PbtAction.Wait, Timeout, "a's round to move");
+        Assert.Equal(PbtAction.Continue, top.Action);
+        // b is the bottom of the two: it exploits a, at a's checkpoint of step 100; asked again, it hears the same.
+        var bottom = await population.PbtReportAsync(b, 100, 0.1, file, file);
+        Assert.Equal(PbtAction.Exploit, bottom.Action);
+        Assert.Equal(a, bottom.Exploit!.DonorId);
+        Assert.Equal(100, bottom.Exploit.DonorStep);
+        Assert.Equal(bottom, await population.PbtReportAsync(b, 100, 0.1, file, file));
+        var view = await population.GetViewAsync();
+        var entry = Assert.Single(view.Lineage);
+        Assert.Equal((b, a, 100L), (entry.MemberId, entry.DonorId, entry.DonorStep));
+    }
+
+    [Fact]
     public async Task Population_based_training_exploits_top_members_and_keeps_a_lineage()
     {
         var spec = Sweep("pbt", 4, 200, new()
