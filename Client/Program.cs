@@ -37,6 +37,10 @@ public static class Program
           gancluster experiment mode-collapse [--seeds N] [--out DIR] [--ring-steps N] [--grid-steps N] [--concurrency N] [--only NAMES]
               Trains the ring of 8 and the grid of 25 under each technique through the cluster and writes a
               PacGAN-style table (results.md) and sample panels (ring8-panel.png, grid25-panel.png).
+          gancluster export MEMBER [--data DIR] [--format pytorch|safetensors|torchsharp] [--step N] [--out DIR]
+              Writes the member's generator (its moving average when generatorEma is on) from its latest checkpoint
+              in the data directory (default data), with generator.json and gancluster_generator.py, a PyTorch
+              module that builds the same network and loads it (default --out exports/MEMBER-stepN).
           gancluster validate SPEC [--set PATH=VALUE]...
               Checks a spec and prints it with every default filled in.
 
@@ -59,6 +63,7 @@ public static class Program
                 "run" => await RunCommand.ExecuteAsync(line),
                 "validate" => ValidateCommand(line),
                 "bench" => await BenchCommand.ExecuteAsync(line),
+                "export" => await ExportCommand.ExecuteAsync(line),
                 "submit" or "status" or "watch" or "pause" or "resume" or "cancel" or "results" =>
                     await SweepCommands.ExecuteAsync(line, Microsoft.Extensions.Configuration.EnvironmentVariablesExtensions.AddEnvironmentVariables(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), "GANCLUSTER_").Build()),
                 "experiment" => line.Arguments.FirstOrDefault() == "mode-collapse"

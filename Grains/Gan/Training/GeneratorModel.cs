@@ -176,6 +176,9 @@ public sealed partial class GeneratorModel : IDisposable
     /// <summary>The network evaluation samples from: the weights' moving average when techniques.generatorEma is on.</summary>
     private GeneratorNetwork EvaluationNetwork => ema ?? network;
 
+    /// <summary>The network that samples (the moving average when techniques.generatorEma is on): what export writes.</summary>
+    public GeneratorNetwork SamplingNetwork => EvaluationNetwork;
+
     private void DropPendingBatch()
     {
         halfSampled = false;
