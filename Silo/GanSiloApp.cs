@@ -22,10 +22,14 @@ public static class GanSiloApp
 
     public static WebApplicationBuilder AddGanSilo(this WebApplicationBuilder builder)
     {
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
-            builder.WebHost.UseUrls(DefaultUrl);
+        string? urls = new[] { builder.Configuration["urls"], builder.Configuration["ASPNETCORE_URLS"] }.FirstOrDefault(u => !string.IsNullOrEmpty(u));
+        // Gan:Dashboard: Orleans' dashboard on its own address (loopback by default), served by this web host too.
+        var dashboard = GanDashboard.Address(builder.Configuration);
+        if (dashboard is not null) builder.WebHost.UseUrls(GanDashboard.WithDashboard(urls ?? DefaultUrl, dashboard));
+        else if (urls is null) builder.WebHost.UseUrls(DefaultUrl);
         builder.Services.AddSerilog((services, logger) => logger.ConfigureGanLogging(builder.Configuration));
         builder.UseOrleans(silo => silo.UseGanClustering(builder.Configuration).AddGanCluster(builder.Configuration));
+        if (dashboard is not null) builder.UseOrleans(silo => silo.AddGanDashboard());
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GanMetrics.MeterName, "Microsoft.Orleans")
             .AddRuntimeInstrumentation()
@@ -40,6 +44,7 @@ public static class GanSiloApp
     {
         app.MapPrometheusScrapingEndpoint();
         app.MapHealthChecks("/health");
+        if (GanDashboard.Address(app.Configuration) is { } dashboard) app.MapGanDashboard(dashboard);
         return app;
     }
 

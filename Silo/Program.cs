@@ -1,7 +1,7 @@
 using GanCluster.Silo;
 using Microsoft.Extensions.Options;
 
-// The silo process: Orleans, /metrics, /health and Serilog; wiring lives in GanSiloApp.
+// The silo process: Orleans, /metrics, /health, the optional Orleans dashboard and Serilog; wiring lives in GanSiloApp.
 GanCluster.Silo.Hosting.SocketCompletions.InlineUnlessConfigured(); // before any socket exists
 GanCluster.Gan.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
 try

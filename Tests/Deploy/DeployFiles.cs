@@ -95,6 +95,7 @@ public static class ConfigurationKeys
         AddProperties(keys, GanTlsOptions.Section, typeof(GanTlsOptions));
         keys.Add("Gan:Logging:Format");                              // read by GanSiloApp.ConfigureGanLogging
         keys.Add(KubernetesHosting.Key);
+        keys.Add(GanDashboard.Key);                                  // read by GanSiloApp.AddGanSilo
         // Any other options class of GanCluster's assemblies that names its section ("public const string Section").
         foreach (var assembly in new[] { typeof(GanSiloOptions).Assembly, typeof(KubernetesHosting).Assembly })
             foreach (var type in assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false }))

@@ -8,6 +8,7 @@ public class SiloCommandLineTests
     [Theory]
     [InlineData(new[] { "--cluster", "bogus" }, "error: --cluster: a silo joins a cluster through Redis: expected redis://HOST:PORT, got 'bogus'")]
     [InlineData(new[] { "--Gan:SiloPort", "99999" }, "error: Gan:SiloPort must be a TCP port, got 99999")]
+    [InlineData(new[] { "--Gan:Dashboard", "yes" }, "error: Gan:Dashboard must be off, on or an http://HOST:PORT address (on = http://127.0.0.1:8080), got 'yes'")]
     public async Task A_bad_setting_is_a_one_line_error_with_exit_code_2(string[] args, string expected)
     {
         using var data = new Support.TempDirectory();
