@@ -11,7 +11,7 @@ public static class Program
         GanCluster client — train GANs on an Orleans cluster.
 
         usage:
-          gancluster run SPEC [--out DIR] [--data DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID]
+          gancluster run SPEC [--out DIR] [--data DIR] [--set PATH=VALUE]... [--cluster HOST:PORT] [--member ID] [--tensorboard DIR]
               Trains the spec. Without --cluster, hosts a silo in this process (no external service).
               --out DIR       where report.json, samples.png, curves.png, samples.csv go (default runs/<name>-<time>-<8 hex>)
               --data DIR      the embedded silo's data directory: checkpoints, grain state, the digit classifier (default data)
@@ -19,6 +19,7 @@ public static class Program
               --cluster H:P   gateway of a running cluster instead of the embedded silo; --cluster redis://H:P finds
                               every gateway of a multi-machine cluster in its Redis (and fails over between them)
               --member ID     member id (default <name>-<time>-<8 hex>, never the same twice); re-using one resumes it
+              --tensorboard D TensorBoard runs per member under D (embedded silo; a cluster's silos: Gan:TensorBoard)
               Ctrl+C or SIGTERM stops cleanly: the member (or sweep) checkpoints, the report is written, exit 130.
           With a spec that has a search section, run trains a sweep (grid or random search) with a live table and
           writes report.json (every member), leaderboard.md and the best member's pictures.
@@ -29,7 +30,8 @@ public static class Program
           gancluster status [ID] --cluster H:P                every sweep, or one sweep's table
           gancluster watch ID --cluster H:P                   the live table until the sweep ends (Ctrl+C leaves it running)
           gancluster pause|resume|cancel ID --cluster H:P
-          gancluster results ID --cluster H:P [--out DIR]     report.json, leaderboard.md, best member's pictures
+          gancluster results ID --cluster H:P [--out DIR] [--tensorboard DIR]
+              report.json, leaderboard.md, the best member's pictures; --tensorboard: a TensorBoard run per member
           gancluster bench SPEC [--steps N] [--warmup N] [--repeats N] [--set PATH=VALUE]...
               Steps per second of the plain single-process TorchSharp loop and of one member through the
               embedded silo's grains, side by side.

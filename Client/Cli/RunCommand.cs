@@ -16,7 +16,7 @@ public static class RunCommand
 {
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
-        line.AllowOnly("--out", "--set", "--cluster", "--member", "--data");
+        line.AllowOnly("--out", "--set", "--cluster", "--member", "--data", "--tensorboard");
         if (line.Arguments.Count != 1) throw new UsageException("run needs exactly one SPEC file");
         // Validation first: a bad spec never activates a grain or starts a silo.
         var spec = SpecFile.Load(line.Arguments[0], line.All("--set"));
@@ -26,10 +26,18 @@ public static class RunCommand
         string outDir = OutputFolder.Check(line.Option("--out") ?? Path.Combine("runs", defaultId));
         // No folder yet: the embedded silo's log or the report makes it, so a run refused on the way leaves none.
 
+        string? tensorBoard = line.Option("--tensorboard") is { } board ? OutputFolder.Check(board, "--tensorboard") : null;
+        if (tensorBoard is not null && line.Option("--cluster") is not null)
+            throw new UsageException($"--tensorboard writes from the embedded silo; on a cluster set {Grains.Telemetry.TensorBoardSink.Setting} on the silos, or use results ID --tensorboard DIR");
+
         // First Ctrl+C or SIGTERM: stop cleanly (checkpoint, report). Second: leave at once.
         using var interrupt = new Interrupt();
         var config = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["Gan:DataDirectory"] = line.Option("--data") ?? "data" })
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gan:DataDirectory"] = line.Option("--data") ?? "data",
+                [Grains.Telemetry.TensorBoardSink.Setting] = tensorBoard,
+            })
             .AddEnvironmentVariables("GANCLUSTER_")
             .Build();
         string? gateway = line.Option("--cluster");

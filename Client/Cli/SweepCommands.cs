@@ -76,7 +76,7 @@ public static class SweepCommands
     private static Task<T> Call<T>(Func<ValueTask<T>> call) => ClusterCalls.CallAsync(() => call().AsTask(), CancellationToken.None, Warn);
 
     /// <summary>report.json (every member), leaderboard.md, and the best member's samples.png and curves.png.</summary>
-    public static async Task WriteResultsAsync(ClusterConnection cluster, SweepStatus status, string outDir)
+    public static async Task WriteResultsAsync(ClusterConnection cluster, SweepStatus status, string outDir, string? tensorBoard = null)
     {
         var ranked = status.Members.Where(m => m.Started).OrderByDescending(m => m.Fitness ?? double.NegativeInfinity).ToList();
         if (ranked.Count == 0) { Console.WriteLine("no member has started; nothing to report"); return; }
@@ -87,6 +87,17 @@ public static class SweepCommands
         FitnessPlot.Write(Path.Combine(outDir, "fitness.png"), reports, status.Lineage, $"sweep {status.SweepId} ({status.Strategy})");
         File.WriteAllText(Path.Combine(outDir, "leaderboard.md"), SweepView.Leaderboard(status));
         Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, fitness.png, and the best member's samples.png, curves.png");
+        if (tensorBoard is not null)
+        {
+            foreach (var (m, report) in ranked.Zip(reports))
+            {
+                var labels = new Grains.Telemetry.MemberLabels(status.SweepId, m.Population.ToString(System.Globalization.CultureInfo.InvariantCulture), m.MemberId);
+                var mixture = SpecValidator.IsImageData(report.Spec.Data.Kind) ? null : Gan.Data.MixtureDataset.FromSpec(report.Spec.Data);
+                new Grains.Telemetry.MemberBoard(Grains.Telemetry.TensorBoardSink.RunDirectory(tensorBoard, labels))
+                    .Replay(report, status.Lineage.Where(e => e.MemberId == m.MemberId), mixture?.ModeCenters, mixture?.Std ?? 0);
+            }
+            Console.WriteLine($"wrote TensorBoard runs for {reports.Count} members under {Path.Combine(tensorBoard, status.SweepId)} (tensorboard --logdir {tensorBoard})");
+        }
     }
 
     /// <summary>The cluster verbs; each needs --cluster.</summary>
@@ -97,7 +108,7 @@ public static class SweepCommands
         {
             "submit" => ["--cluster", "--set", "--sweep", "--new"],
             "status" or "watch" or "pause" or "resume" or "cancel" => ["--cluster"],
-            "results" => ["--cluster", "--out"],
+            "results" => ["--cluster", "--out", "--tensorboard"],
             _ => throw new UsageException($"unknown command '{line.Verb}'"),
         });
         GanSpec? spec = null;
@@ -185,7 +196,8 @@ public static class SweepCommands
             case "results":
             {
                 var finished = Existing(cluster, Single(line));
-                await WriteResultsAsync(cluster, await Call(() => finished.GetStatusAsync()), outDir!);
+                string? board = line.Option("--tensorboard") is { } b ? OutputFolder.Check(b, "--tensorboard") : null;
+                await WriteResultsAsync(cluster, await Call(() => finished.GetStatusAsync()), outDir!, board);
                 return ExitCodes.Ok;
             }
             default:

@@ -37,6 +37,7 @@ public sealed partial class CoordinatorGrain
             };
             evaluations.Add(result);
             samples = generated.Samples;
+            Board?.Evaluated(result, samples, data.ModeCenters, data.Std);
             Log.MemberEvaluated(logger, MemberId, step, result.ModesCovered, result.ModesTotal, result.HighQualityFraction, result.ReverseKl);
         }
         else
@@ -45,6 +46,7 @@ public sealed partial class CoordinatorGrain
             imageEvaluations.Add(result);
             // A 10×10 grid's worth is kept for the report (conditional: ten of each class, as evaluation cycles them).
             samples = FirstRows(generated.Samples, 100);
+            Board?.Evaluated(result, samples);
             Log.MemberImagesEvaluated(logger, MemberId, step, result.ClassesCovered, result.ClassCount, result.FrechetDistance, result.ClassKl);
         }
     }

@@ -65,6 +65,7 @@ public sealed partial class CoordinatorGrain
         await store.DeleteAfterAsync(MemberId, step);
         metrics.Exchanged("weights", decision.Generator.Bytes + decision.Discriminator.Bytes);
         Log.Exploited(logger, MemberId, decision.DonorId, decision.DonorStep, decision.NewHyperparameters);
+        Board?.Text("pbt", step, $"exploited {decision.DonorId} at step {decision.DonorStep}; explored: {decision.NewHyperparameters} (was {decision.OldHyperparameters})");
         await CheckpointAsync();
         return true;
     }

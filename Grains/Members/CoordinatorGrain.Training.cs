@@ -74,7 +74,12 @@ public sealed partial class CoordinatorGrain
                         step++;
                         metrics.StepTook(perStep);
                         interval.Add(statistics);
-                        if (step % spec.Training.LogEvery == 0 || step == total) TrainingCurve.Append(curve, interval.Flush(step));
+                        if (step % spec.Training.LogEvery == 0 || step == total)
+                        {
+                            var point = interval.Flush(step);
+                            TrainingCurve.Append(curve, point);
+                            Board?.Curve(point);
+                        }
                     }
                     if (diverged is not null)
                     {

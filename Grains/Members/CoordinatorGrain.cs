@@ -35,6 +35,7 @@ public sealed partial class CoordinatorGrain(
     GanMetrics metrics,
     ImageEvaluator images,
     LocalMembers members,
+    TensorBoardSink tensorBoard,
     Microsoft.Extensions.Options.IOptions<GanClusterOptions> cluster,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
@@ -74,6 +75,8 @@ public sealed partial class CoordinatorGrain(
     private MemberLabels Labels => state.State.SweepId is { } sweep
         ? new MemberLabels(sweep, SweepPlanner.PopulationOf(sweep, MemberId), MemberId)
         : MemberLabels.Standalone(MemberId);
+    /// <summary>This member's TensorBoard run (null when Gan:TensorBoard is not set).</summary>
+    private MemberBoard? Board => tensorBoard.For(Labels);
     private IGeneratorWorkerGrain Generator => GrainFactory.GetGrain<IGeneratorWorkerGrain>(MemberId);
     private IDiscriminatorWorkerGrain Discriminator => GrainFactory.GetGrain<IDiscriminatorWorkerGrain>(MemberId);
 

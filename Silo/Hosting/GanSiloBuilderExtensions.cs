@@ -69,6 +69,7 @@ public static class GanSiloBuilderExtensions
             silo.Services.AddSingleton<ICheckpointStore>(new FileCheckpointStore(dataDirectory));
             silo.Services.AddGrainStorage(GanStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataDirectory, "grains")));
         }
+        silo.Services.AddSingleton(new TensorBoardSink(configuration[TensorBoardSink.Setting]));
         silo.Services.AddSingleton<LocalMembers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MemberResumer>();
         silo.AddGanDevicePlacement(configuration);
