@@ -86,7 +86,8 @@ public static class SweepCommands
         RunReport.Write(outDir, reports, status);
         FitnessPlot.Write(Path.Combine(outDir, "fitness.png"), reports, status.Lineage, $"sweep {status.SweepId} ({status.Strategy})");
         File.WriteAllText(Path.Combine(outDir, "leaderboard.md"), SweepView.Leaderboard(status));
-        Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, fitness.png, and the best member's samples.png, curves.png");
+        bool searched = HyperparameterPlot.Write(Path.Combine(outDir, "hyperparameters.png"), status);
+        Console.WriteLine($"wrote {Path.Combine(outDir, "report.json")}, leaderboard.md, fitness.png, {(searched ? "hyperparameters.png, " : "")}and the best member's samples.png, curves.png");
         if (tensorBoard is not null)
         {
             foreach (var (m, report) in ranked.Zip(reports))

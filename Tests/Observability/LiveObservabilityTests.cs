@@ -105,9 +105,9 @@ public class LiveObservabilityTests(TrainingSilo training) : IClassFixture<Train
         var events = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.All(lines, l => Assert.True(l.Length < 4096, $"a log line of {l.Length} characters (tensors must never be logged): {l[..Math.Min(200, l.Length)]}"));
 
-        // Every line of the member-lifecycle messages (coordinator and sweep) carries the four fields.
+        // Every line of the member-lifecycle messages (coordinator, sweep and population) carries the four fields.
         var aboutMembers = events.Where(e => e.TryGetProperty("SourceContext", out var c)
-            && c.GetString() is "GanCluster.Grains.Members.CoordinatorGrain" or "GanCluster.Grains.Sweeps.SweepGrain"
+            && c.GetString() is "GanCluster.Grains.Members.CoordinatorGrain" or "GanCluster.Grains.Sweeps.SweepGrain" or "GanCluster.Grains.Sweeps.PopulationGrain"
             && e.TryGetProperty("MemberId", out _)).ToList();
         Assert.True(aboutMembers.Count >= 4, $"only {aboutMembers.Count} member log lines:\n{training.Silo.Output}");
         foreach (var e in aboutMembers)
@@ -123,8 +123,8 @@ public class LiveObservabilityTests(TrainingSilo training) : IClassFixture<Train
         Assert.Equal(TrainingSilo.SweepId, inSweep.GetProperty("SweepId").GetString());
         Assert.Equal("0", inSweep.GetProperty("Population").GetString());
 
-        // The sweep's own line about an exploit carries the member's population too.
-        var exploit = aboutMembers.First(e => e.GetProperty("SourceContext").GetString() == "GanCluster.Grains.Sweeps.SweepGrain" && e.GetProperty("@mt").GetString()!.Contains("exploits"));
+        // The population's own line about an exploit carries the member's population too.
+        var exploit = aboutMembers.First(e => e.GetProperty("SourceContext").GetString() == "GanCluster.Grains.Sweeps.PopulationGrain" && e.GetProperty("@mt").GetString()!.Contains("exploits"));
         Assert.Equal("0", exploit.GetProperty("Population").GetString());
     }
 }
