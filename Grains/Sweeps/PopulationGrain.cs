@@ -106,17 +106,19 @@ public sealed class PopulationGrain(
         return verdict;
     }
 
-    public Task MemberProgressAsync(string memberId, long step, bool finished)
+    public async Task MemberProgressAsync(string memberId, long step, bool finished)
     {
         var member = state.State.Members.FirstOrDefault(m => m.MemberId == memberId);
-        if (member is null) return Task.CompletedTask;
-        // In memory only (the sweep says it again after a restart). A member that finishes, or moves past a round
-        // that others wait on without reporting there (it resumed from a later checkpoint), no longer holds it back.
-        bool moved = finished && !member.Finished || waiting.Values.Any(round => member.Step <= round && step > round);
+        if (member is null) return;
+        // A member that finishes, or moves past a round that others wait on without reporting there (it resumed from
+        // a later checkpoint), no longer holds it back. Steps are kept in memory (the sweep says them again); that a
+        // member finished is persisted, since nobody says it again.
+        bool finishing = finished && !member.Finished;
+        bool moved = finishing || waiting.Values.Any(round => member.Step <= round && step > round);
         member.Step = step;
         member.Finished |= finished;
+        if (finishing) await state.WriteStateAsync();
         if (moved) RoundMoved();
-        return Task.CompletedTask;
     }
 
     public ValueTask<PopulationView> GetViewAsync() => ValueTask.FromResult(View());
