@@ -119,7 +119,7 @@ public static class Program
             command = sub;
             path.Add(word);
         }
-        return path.Count == 0 ? "usage: gancluster help" : $"usage: gancluster {string.Join(' ', path)} --help";
+        return path is [] or ["help"] ? "usage: gancluster help" : $"usage: gancluster {string.Join(' ', path)} --help";
     }
 
     private static int ValidateCommand(CommandLine line)

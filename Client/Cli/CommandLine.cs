@@ -21,7 +21,7 @@ public sealed class CommandLine
     public List<string> Arguments { get; } = [];
     public Dictionary<string, List<string>> Options { get; } = [];
 
-    /// <summary>What the library would do instead of a command: print help (<see cref="HelpFor"/>) or completions.</summary>
+    /// <summary>A directive the library answers instead of a command (<c>[suggest:N]</c>: shell completion); null otherwise.</summary>
     public ParseResult? Immediate { get; private init; }
 
     /// <summary>The command whose help was asked for (<c>help COMMAND</c>, <c>COMMAND --help</c>); empty for the whole usage.</summary>
@@ -40,7 +40,6 @@ public sealed class CommandLine
         var result = root.Parse(args, CliSyntax.Parser);
         var command = result.CommandResult;
 
-        // Completions ([suggest:N] "command line", what dotnet-suggest asks) and help are the library's to answer.
         // Help (help, --help, COMMAND --help) and completions ([suggest:N] "command line", what dotnet-suggest asks)
         // are the library's to answer.
         if (result.Action is HelpAction)
