@@ -46,6 +46,8 @@ public static class Program
               module that builds the same network and loads it (default --out exports/MEMBER-stepN).
           gancluster validate SPEC [--set PATH=VALUE]...
               Checks a spec and prints it with every default filled in.
+          gancluster COMMAND --help (or help COMMAND)
+              That command's arguments and options.
 
         exit codes: 0 done, 2 bad input, 3 cluster unreachable, 4 training failed or diverged, 130 interrupted
         """;
