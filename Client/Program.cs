@@ -1,3 +1,4 @@
+using System.CommandLine;
 using GanCluster.Gan.Data;
 using GanCluster.Client.Cli;
 using GanCluster.Client.Hosting;
@@ -45,6 +46,8 @@ public static class Program
               module that builds the same network and loads it (default --out exports/MEMBER-stepN).
           gancluster validate SPEC [--set PATH=VALUE]...
               Checks a spec and prints it with every default filled in.
+          gancluster COMMAND --help (or help COMMAND)
+              That command's arguments and options.
 
         exit codes: 0 done, 2 bad input, 3 cluster unreachable, 4 training failed or diverged, 130 interrupted
         """;
@@ -55,11 +58,15 @@ public static class Program
         {
             Gan.Compute.CpuKernels.EnsureConfigured(); // before libtorch's first matrix product
             var line = CommandLine.Parse(args);
-            if (line.Option("--help") is not null || line.Verb is "help" or "--help" or "-h")
+            if (line.Verb == "help")
             {
-                Console.WriteLine(Usage);
-                return 0;
+                // The whole usage for help, --help and -h; a command's own help for COMMAND --help and help COMMAND.
+                if (line.HelpFor.Count == 0) Console.WriteLine(Usage);
+                else CliSyntax.WriteHelp(CliSyntax.Gancluster, line.HelpFor, Console.Out);
+                return ExitCodes.Ok;
             }
+            if (line.Immediate is { } directive) // [suggest:N] "command line": shell completion
+                return directive.Invoke(new InvocationConfiguration { Output = Console.Out, Error = Console.Error });
             return line.Verb switch
             {
                 "run" => await RunCommand.ExecuteAsync(line),
@@ -68,15 +75,15 @@ public static class Program
                 "export" => await ExportCommand.ExecuteAsync(line),
                 "submit" or "status" or "watch" or "pause" or "resume" or "cancel" or "results" =>
                     await SweepCommands.ExecuteAsync(line, Microsoft.Extensions.Configuration.EnvironmentVariablesExtensions.AddEnvironmentVariables(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), "GANCLUSTER_").Build()),
-                "experiment" => line.Arguments.FirstOrDefault() == "mode-collapse"
-                    ? await Experiments.ModeCollapseExperiment.ExecuteAsync(WithoutFirstArgument(line))
-                    : throw new UsageException("experiment: the known experiment is 'mode-collapse'"),
+                "experiment mode-collapse" => await Experiments.ModeCollapseExperiment.ExecuteAsync(line),
                 _ => throw new UsageException($"unknown command '{line.Verb}'"),
             };
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}\n\n{Usage}");
+            // One line that says what is wrong, then where the usage is.
+            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine(HelpHint(args));
             return ExitCodes.BadInput;
         }
         catch (Exception e) when (e is Contracts.Sweeps.UnknownSweepException or Contracts.Members.ConflictingSpecException)
@@ -102,12 +109,19 @@ public static class Program
         }
     }
 
-    private static CommandLine WithoutFirstArgument(CommandLine line)
+    /// <summary>Where to read the usage of the command that was refused.</summary>
+    private static string HelpHint(string[] args)
     {
-        var rest = new CommandLine { Verb = $"{line.Verb} {line.Arguments[0]}" };
-        rest.Arguments.AddRange(line.Arguments.Skip(1));
-        foreach (var (k, v) in line.Options) rest.Options[k] = v;
-        return rest;
+        var words = args.TakeWhile(a => !a.StartsWith('-')).ToList();
+        Command command = CliSyntax.Gancluster;
+        var path = new List<string>();
+        foreach (var word in words)
+        {
+            if (command.Subcommands.FirstOrDefault(c => c.Name == word) is not { } sub) break;
+            command = sub;
+            path.Add(word);
+        }
+        return path is [] or ["help"] ? "usage: gancluster help" : $"usage: gancluster {string.Join(' ', path)} --help";
     }
 
     private static int ValidateCommand(CommandLine line)

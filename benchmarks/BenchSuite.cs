@@ -18,6 +18,32 @@ public static class BenchSuite
 {
     public static readonly string[] Names = ["gan", "pytorch", "members", "memory"];
 
+    /// <summary>The suite's command line, parsed by System.CommandLine (<see cref="CliSyntax"/>).</summary>
+    public static System.CommandLine.RootCommand Syntax { get; } = BuildSyntax();
+
+    private static System.CommandLine.RootCommand BuildSyntax()
+    {
+        var root = CliSyntax.Root("GanCluster.Benchmarks", "The performance suite: the cluster against the plain TorchSharp loop and PyTorch.");
+        foreach (var option in new[]
+        {
+            CliSyntax.Value("--suite", "all|NAME[,NAME...]", $"which benchmarks: all, or some of {string.Join(", ", Names)}", ["all", .. Names]),
+            CliSyntax.Flag("--quick", "shorter windows and fewer rounds"),
+            CliSyntax.Value("--spec", "FILE", "the mixture GAN (default examples/ring8.json)"),
+            CliSyntax.Value("--dcgan", "FILE", "the image GAN (default examples/digits-dcgan.json)"),
+            CliSyntax.Value("--python", "PATH", "the Python with PyTorch (default /usr/bin/python3)"),
+            CliSyntax.Value("--silo-dll", "PATH", "the silo program for the multi-silo benchmarks"),
+            CliSyntax.Value("--rounds", "N", "rounds (default 7, 3 with --quick)"),
+            CliSyntax.Value("--steps", "N", "timed steps per round (default 2000, 500 with --quick)"),
+            CliSyntax.Value("--dcgan-steps", "N", "timed DCGAN steps per round (default 120, 30 with --quick)"),
+            CliSyntax.Value("--workloads", "LIST", "ring, dcgan or both (default ring,dcgan)"),
+            CliSyntax.Value("--out", "DIR", "where the results go"),
+            CliSyntax.Value("--memory-steps", "N", "steps of the memory benchmark's long member (default 100000, 5000 with --quick)"),
+            CliSyntax.Value("--memory-waves", "N", "waves of members in the memory benchmark (default 8)"),
+        })
+            root.Add(option);
+        return root;
+    }
+
     public static async Task<int> ExecuteAsync(CommandLine line)
     {
         line.AllowOnly("--suite", "--quick", "--spec", "--dcgan", "--python", "--silo-dll", "--rounds", "--steps", "--dcgan-steps", "--workloads", "--out", "--memory-steps", "--memory-waves");

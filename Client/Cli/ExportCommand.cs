@@ -18,7 +18,7 @@ namespace GanCluster.Client.Cli;
 /// </summary>
 public static class ExportCommand
 {
-    private static readonly string[] Formats = ["pytorch", "safetensors", "torchsharp"];
+    internal static readonly string[] Formats = ["pytorch", "safetensors", "torchsharp"];
 
     public static async Task<int> ExecuteAsync(CommandLine line)
     {

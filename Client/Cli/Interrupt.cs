@@ -25,6 +25,7 @@ public sealed class Interrupt : IDisposable
     private void OnCancelKey(object? sender, ConsoleCancelEventArgs e)
     {
         if (Interlocked.Increment(ref count) == 1) { e.Cancel = true; source.Cancel(); }
+        else if (!Console.IsOutputRedirected) Console.Out.Write("\u001b[?25h\n"); // leaving at once: the cursor a live display hid comes back
     }
 
     private void OnSignal(PosixSignalContext context)

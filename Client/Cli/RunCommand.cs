@@ -53,17 +53,18 @@ public static class RunCommand
         var view = new ProgressView();
         var observer = cluster.Client.CreateObjectReference<IMemberObserver>(view);
         await coordinator.SubscribeAsync(observer);
-        view.Show(await coordinator.StartAsync(spec));
-
-        var status = await WaitAsync(coordinator, observer, view, interrupt.Token);
-        if (interrupt.Requested && !status.State.IsFinished())
+        var status = await view.LiveAsync(async () =>
         {
-            Console.WriteLine();
-            Console.WriteLine("interrupted: cancelling the member (it writes a checkpoint first)…");
-            status = await coordinator.CancelAsync();
-            view.Show(status);
-        }
-        view.EndLine();
+            view.Show(await coordinator.StartAsync(spec));
+            var status = await WaitAsync(coordinator, observer, view, interrupt.Token);
+            if (interrupt.Requested && !status.State.IsFinished())
+            {
+                view.Note("interrupted: cancelling the member (it writes a checkpoint first)…");
+                status = await coordinator.CancelAsync();
+                view.Show(status);
+            }
+            return status;
+        });
         try { await coordinator.UnsubscribeAsync(observer); } catch (Exception) { /* the silo may be going away */ }
 
         var report = await coordinator.GetReportAsync();

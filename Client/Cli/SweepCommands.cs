@@ -24,14 +24,18 @@ public static class SweepCommands
             var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
             await Call(async () => { await sweep.SubscribeAsync(observer); return true; });
             Console.WriteLine($"GanCluster: sweep {id} on the {cluster.Description}; output: {outDir}");
-            view.Show(await Call(() => sweep.SubmitAsync(spec)));
-            var status = await WaitAsync(sweep, observer, view, interrupt.Token);
-            if (interrupt.Requested && status.State is not (SweepState.Completed or SweepState.Cancelled))
+            var status = await view.LiveAsync(async () =>
             {
-                Console.WriteLine("interrupted: cancelling the sweep (every member writes a checkpoint first)…");
-                status = await sweep.CancelAsync();
-                view.Show(status);
-            }
+                view.Show(await Call(() => sweep.SubmitAsync(spec)));
+                var status = await WaitAsync(sweep, observer, view, interrupt.Token);
+                if (interrupt.Requested && status.State is not (SweepState.Completed or SweepState.Cancelled))
+                {
+                    view.Note("interrupted: cancelling the sweep (every member writes a checkpoint first)…");
+                    status = await sweep.CancelAsync();
+                    view.Show(status);
+                }
+                return status;
+            });
             await WriteResultsAsync(cluster, status, outDir);
             return status.State == SweepState.Completed ? ExitCodes.Ok : ExitCodes.Interrupted;
         }
@@ -164,7 +168,9 @@ public static class SweepCommands
                     return ExitCodes.Ok;
                 }
                 var one = Existing(cluster, line.Arguments[0]);
-                foreach (var l in SweepView.Table(await Call(() => one.GetStatusAsync()))) Console.WriteLine(l);
+                var table = await Call(() => one.GetStatusAsync());
+                if (Terminal.IsLive) Spectre.Console.AnsiConsole.Write(SweepView.LiveTable(table));
+                else foreach (var l in SweepView.Table(table)) Console.WriteLine(l);
                 return ExitCodes.Ok;
             }
             case "watch":
@@ -173,10 +179,13 @@ public static class SweepCommands
                 var view = new SweepView();
                 var observer = cluster.Client.CreateObjectReference<ISweepObserver>(view);
                 await Call(async () => { await sweep.SubscribeAsync(observer); return true; });
-                view.Show(await Call(() => sweep.GetStatusAsync()));
                 // Ctrl+C or SIGTERM stops watching; the sweep goes on in the cluster.
                 using var interrupt = new Interrupt();
-                var final = await WaitAsync(sweep, observer, view, interrupt.Token);
+                var final = await view.LiveAsync(async () =>
+                {
+                    view.Show(await Call(() => sweep.GetStatusAsync()));
+                    return await WaitAsync(sweep, observer, view, interrupt.Token);
+                });
                 if (interrupt.Requested)
                 {
                     try { await sweep.UnsubscribeAsync(observer); } catch (Exception) { /* leaving anyway */ }

@@ -55,7 +55,8 @@ public static class HyperparameterPlot
         var fitted = layout.Members.Where(m => m.Fitness is not null).Select(m => m.Fitness!.Value).ToList();
         double lo = fitted.DefaultIfEmpty(0).Min(), hi = fitted.DefaultIfEmpty(1).Max();
         var colormap = new ScottPlot.Colormaps.Viridis();
-        var best = layout.Members.Where(m => m.Fitness is not null).MaxBy(m => m.Fitness);
+        // No member may have a fitness yet (a sweep cancelled before its first evaluation): then none is the best.
+        var best = fitted.Count > 0 ? layout.Members.Where(m => m.Fitness is not null).MaxBy(m => m.Fitness) : default;
         foreach (var m in layout.Members.OrderBy(m => m.Fitness ?? double.NegativeInfinity))
         {
             var xs = new List<double>();

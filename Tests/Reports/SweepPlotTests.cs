@@ -39,6 +39,17 @@ public class SweepPlotTests
     }
 
     [Fact]
+    public void A_sweep_cancelled_before_any_fitness_still_draws_its_hyperparameters()
+    {
+        // What SIGTERM on a fresh sweep leaves: started members, none evaluated yet.
+        var status = Status(("s-p0-m0", "optimizer.generatorLr=0.0001", null), ("s-p0-m1", "optimizer.generatorLr=0.001", null));
+        using var dir = new TempDirectory();
+        string path = Path.Combine(dir.Path, "hyperparameters.png");
+        Assert.True(HyperparameterPlot.Write(path, status));
+        Assert.True(File.Exists(path));
+    }
+
+    [Fact]
     public void A_sweep_that_searched_nothing_has_no_hyperparameter_figure()
     {
         Assert.Null(HyperparameterPlot.Arrange(Status(("a", "", 0.5), ("b", "", 0.4))));
