@@ -76,6 +76,10 @@ public static class SweepCommands
 
     private static void Warn(string line) => Console.Error.WriteLine(line);
 
+    /// <summary>How long a submit's claim on its spec holds others back (a submit takes seconds; a claim that outlives a
+    /// failed one lapses).</summary>
+    private static readonly TimeSpan SubmitClaim = TimeSpan.FromSeconds(60);
+
     /// <summary>One grain call that rides out a silo's death (<see cref="ClusterCalls"/>).</summary>
     private static Task<T> Call<T>(Func<ValueTask<T>> call) => ClusterCalls.CallAsync(() => call().AsTask(), CancellationToken.None, Warn);
 
@@ -142,15 +146,28 @@ public static class SweepCommands
             case "submit":
             {
                 // The same spec again answers with the sweep already training it (its id on stdout, for scripts).
-                if (given is null && !fresh && await UnfinishedWithSameSpecAsync(cluster, spec!) is { } same)
-                {
-                    Console.Error.WriteLine(same.State == SweepState.Paused
-                        ? $"already submitted as sweep {same.SweepId}, paused (same spec); resume it, or pass --new to start another"
-                        : $"already running as sweep {same.SweepId} (same spec); pass --new to start another");
-                    Console.WriteLine(same.SweepId);
-                    return ExitCodes.Ok;
-                }
+                // Two clients submitting it at the same moment: the index lets one claim it; the other waits for
+                // that sweep to appear and answers with it.
                 string id = given ?? DefaultId.For(spec!.Name);
+                var deadline = DateTime.UtcNow + 2 * SubmitClaim;
+                while (given is null && !fresh)
+                {
+                    if (await UnfinishedWithSameSpecAsync(cluster, spec!) is { } same)
+                    {
+                        Console.Error.WriteLine(same.State == SweepState.Paused
+                            ? $"already submitted as sweep {same.SweepId}, paused (same spec); resume it, or pass --new to start another"
+                            : $"already running as sweep {same.SweepId} (same spec); pass --new to start another");
+                        Console.WriteLine(same.SweepId);
+                        return ExitCodes.Ok;
+                    }
+                    string hash = SpecLoader.ContentHash(spec!);
+                    var index = cluster.Client.GetGrain<ISweepIndexGrain>(0);
+                    string held = await Call(() => index.ClaimAsync(hash, id, SubmitClaim));
+                    // The holder's sweep has ended (the check above found nothing unfinished): take its claim over.
+                    if (held != id && await HasEndedAsync(cluster, held)) held = await Call(() => index.ClaimAsync(hash, id, SubmitClaim, finished: held));
+                    if (held == id || DateTime.UtcNow > deadline) break;
+                    await Task.Delay(TimeSpan.FromMilliseconds(500)); // another client is submitting this spec now
+                }
                 var status = await Call(() => cluster.Client.GetGrain<ISweepGrain>(id).SubmitAsync(spec!));
                 Console.WriteLine(status.SweepId);
                 return ExitCodes.Ok;
@@ -229,6 +246,13 @@ public static class SweepCommands
             if (status.State is SweepState.Running or SweepState.Paused) return status;
         }
         return null;
+    }
+
+    /// <summary>Whether a sweep exists and has completed or been cancelled (one being submitted does not exist yet).</summary>
+    private static async Task<bool> HasEndedAsync(ClusterConnection cluster, string sweepId)
+    {
+        try { return (await Call(() => cluster.Client.GetGrain<ISweepGrain>(sweepId).GetStatusAsync())).State is SweepState.Completed or SweepState.Cancelled; }
+        catch (UnknownSweepException) { return false; }
     }
 
     private static string Single(CommandLine line) =>

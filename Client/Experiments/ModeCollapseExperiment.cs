@@ -29,7 +29,7 @@ public static class ModeCollapseExperiment
     [
         "model.generator.width=256", "model.generator.depth=3", "model.generator.normalization=batch",
         "model.discriminator.width=256", "model.discriminator.depth=3", "model.discriminator.activation=leaky_relu",
-        "loss.kind=hinge", "loss.r1=0.1", "optimizer.generatorLr=0.0005", "optimizer.discriminatorLr=0.0003", "techniques.generatorEma=0.999",
+        "loss.kind=hinge", "loss.r1=0.1", "optimizer.generatorLr=0.0005", "optimizer.discriminatorLr=0.0003", "optimizer.lrDecay=linear", "techniques.generatorEma=0.999",
     ];
 
     public static readonly Technique[] Techniques =

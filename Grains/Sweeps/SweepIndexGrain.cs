@@ -21,6 +21,17 @@ public sealed class SweepIndexGrain([PersistentState("sweeps", GanStorage.Name)]
         await state.WriteStateAsync();
     }
 
+    /// <summary>In memory: a claim only has to outlive the few seconds between a submit's claim and its sweep's index entry.</summary>
+    private readonly Dictionary<string, (string SweepId, DateTime Until)> claims = [];
+
+    public ValueTask<string> ClaimAsync(string contentHash, string sweepId, TimeSpan hold, string? finished = null)
+    {
+        var now = DateTime.UtcNow;
+        if (claims.TryGetValue(contentHash, out var held) && held.Until > now && held.SweepId != finished) return ValueTask.FromResult(held.SweepId);
+        claims[contentHash] = (sweepId, now + hold);
+        return ValueTask.FromResult(sweepId);
+    }
+
     public ValueTask<IReadOnlyList<string>> ListAsync() => ValueTask.FromResult<IReadOnlyList<string>>(state.State.SweepIds.ToArray());
 
     public ValueTask<IReadOnlyList<string>> WithContentAsync(string contentHash) => ValueTask.FromResult<IReadOnlyList<string>>(

@@ -79,6 +79,19 @@ public sealed class SubmitTests(BadInputTests.RunningCluster cluster) : IClassFi
     }
 
     [Fact]
+    public async Task The_index_gives_a_specs_claim_to_one_submit_until_it_lapses_or_its_sweep_has_ended()
+    {
+        var index = cluster.Client.GetGrain<ISweepIndexGrain>(0);
+        var claims = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => index.ClaimAsync("claim-hash", $"claimer-{i}", TimeSpan.FromMinutes(1)).AsTask()));
+        Assert.Single(claims.Distinct());
+        string holder = claims[0];
+        Assert.Equal(holder, await index.ClaimAsync("claim-hash", "late", TimeSpan.FromMinutes(1)));
+        Assert.Equal("late", await index.ClaimAsync("claim-hash", "late", TimeSpan.FromMinutes(1), finished: holder));
+        Assert.Equal("other", await index.ClaimAsync("other-hash", "other", TimeSpan.Zero));
+        Assert.Equal("after", await index.ClaimAsync("other-hash", "after", TimeSpan.FromMinutes(1))); // a lapsed claim
+    }
+
+    [Fact]
     public async Task A_finished_sweep_does_not_hold_its_spec_and_a_paused_one_does()
     {
         const string name = "submit-after-cancel";
